@@ -1,0 +1,215 @@
+"""Registry domain models, declared once.
+
+These pydantic models are what both store adapters persist, what the service layer
+computes with and what the HTTP side API returns. Times are aware UTC datetimes;
+IDs are strings exactly as the VEN sent them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Liveness(StrEnum):
+    ONLINE = "online"
+    STALE = "stale"
+    OFFLINE = "offline"
+
+
+class DeviceClass(StrEnum):
+    """FLEXCoop device classes, extended for generation, storage and EV charging."""
+
+    HVAC = "hvacDevice"
+    DHW = "dhwDevice"
+    LIGHTING = "lightingLoad"
+    PV = "pvSystem"
+    STORAGE = "storageDevice"
+    EV = "evCharger"
+    OTHER = "otherLoad"
+
+
+class DeviceType(StrEnum):
+    DEMAND = "Demand"
+    GENERATION = "Generation"
+    STORAGE = "Storage"
+
+
+class VenRole(StrEnum):
+    OSB = "osb"  # a gateway that owns DERs
+    AGGREGATOR = "aggregator"  # aggregator software that discovers DERs
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+
+class Location(Model):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class LoadControl(Model):
+    current: float
+    min: float | None = None
+    max: float | None = None
+    normal: float | None = None
+
+
+class DerStatus(Model):
+    """Last reported oadrPayloadResourceStatus."""
+
+    online: bool | None = None
+    manual_override: bool | None = None
+    load_control: dict[str, LoadControl] = Field(default_factory=dict)
+    at: datetime | None = None
+
+
+class Telemetry(Model):
+    """One rID the VEN offered for this DER in its METADATA reports."""
+
+    r_id: str
+    report_specifier_id: str
+    report_name: str
+    report_type: str
+    reading_type: str
+    item_kind: str | None = None
+    item_description: str | None = None
+    units: str | None = None
+    si_scale: str | None = None
+    min_period_s: float | None = None
+    max_period_s: float | None = None
+    on_change: bool = False
+    market_context: str | None = None
+
+
+class LastValue(Model):
+    value: float
+    at: datetime
+    report_type: str | None = None
+    units: str | None = None
+
+
+class Der(Model):
+    device_id: str = Field(default_factory=new_id)
+    ven_id: str
+    resource_id: str
+    device_name: str
+    account_id: str | None = None
+    aggregator_id: str | None = None
+    device_class: DeviceClass = DeviceClass.OTHER
+    device_type: DeviceType = DeviceType.DEMAND
+    end_device_mrids: list[str] = Field(default_factory=list)
+    availability: bool = True
+    dr_availability: bool = True
+    marketplace_availability: bool = False
+    location: Location | None = None
+    max_capacity: float | None = None  # W, SI-normalised
+    available_capacity: float | None = None  # W
+    status: DerStatus = Field(default_factory=DerStatus)
+    telemetry: list[Telemetry] = Field(default_factory=list)
+    last_values: dict[str, LastValue] = Field(default_factory=dict)
+    liveness: Liveness = Liveness.OFFLINE
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    last_report_at: datetime | None = None
+    version: int = 1
+
+
+class Ven(Model):
+    ven_id: str = Field(default_factory=new_id)
+    ven_name: str
+    role: VenRole = VenRole.OSB
+    account_id: str | None = None
+    aggregator_id: str | None = None
+    fingerprint: str | None = None
+    registration_id: str | None = None
+    registered: bool = False
+    profile_name: str | None = None
+    transport_name: str | None = None
+    transport_address: str | None = None
+    http_pull_model: bool | None = None
+    xml_signature: bool = False
+    report_only: bool = False
+    poll_freq_s: float = 10.0
+    cancel_pending: bool = False
+    liveness: Liveness = Liveness.OFFLINE
+    last_seen: datetime | None = None
+    offline_since: datetime | None = None
+    registered_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ReportSpec(Model):
+    """A METADATA report a VEN registered (one per reportSpecifierID)."""
+
+    ven_id: str
+    report_specifier_id: str
+    report_name: str
+    # rID -> resourceID it belongs to
+    r_ids: dict[str, str]
+    registered_at: datetime = Field(default_factory=utcnow)
+
+
+class ReportRequestState(StrEnum):
+    PENDING = "pending"  # sent, not yet acknowledged with oadrCreatedReport
+    ACTIVE = "active"
+    CANCEL_PENDING = "cancel_pending"  # oadrCancelReport queued
+    CANCELLED = "cancelled"
+
+
+class ReportRequestRecord(Model):
+    """A report the VTN asked a VEN for."""
+
+    ven_id: str
+    report_request_id: str
+    report_specifier_id: str
+    r_ids: list[str]
+    granularity_s: float
+    report_back_duration_s: float
+    state: ReportRequestState = ReportRequestState.PENDING
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class OutboxMessage(Model):
+    """An encoded message waiting for the VEN's next oadrPoll."""
+
+    ven_id: str
+    kind: str  # element name, e.g. oadrRegisterReport
+    body: str  # the encoded XML
+    created_at: datetime = Field(default_factory=utcnow)
+    seq: int | None = None  # assigned by the store, FIFO per VEN
+
+
+class LogEntry(Model):
+    """One line of the append-only event log."""
+
+    kind: str
+    at: datetime = Field(default_factory=utcnow)
+    actor: str = "vtn"
+    ven_id: str | None = None
+    device_id: str | None = None
+    aggregator_id: str | None = None
+    account_id: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    seq: int | None = None  # assigned by the store: strictly increasing, gap-free
+
+
+class LivenessChange(Model):
+    ven_id: str
+    old: Liveness
+    new: Liveness
+    ders: int = 0

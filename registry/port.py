@@ -1,0 +1,172 @@
+"""The store port: what the VTN needs from persistence, independent of the database.
+
+Two adapters implement it (``registry.sqlite_store`` and ``registry.mongo_store``).
+Every read that can reveal DERs takes a :class:`Scope`, so tenant filtering happens
+inside the query, never after it. Writes go through :meth:`Store.commit` with a
+:class:`Batch`, which the adapter applies atomically: the service layer computes a whole
+reaction to a message first, then persists it in one step (nothing half-written).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from registry.models import (
+    Der,
+    DerStatus,
+    LastValue,
+    LivenessChange,
+    LogEntry,
+    OutboxMessage,
+    ReportRequestRecord,
+    ReportRequestState,
+    ReportSpec,
+    Ven,
+)
+
+
+class StoreError(Exception):
+    """Base class of store failures."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached right now; the caller should retry later."""
+
+
+class Conflict(StoreError):
+    """A conditional write lost (stale version, duplicate key)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Who is asking. Applied inside every store query that can reveal DERs or VENs."""
+
+    role: str = "service"  # service | aggregator | prosumer
+    aggregator_id: str | None = None
+    account_id: str | None = None
+
+    @property
+    def is_service(self) -> bool:
+        return self.role == "service"
+
+
+SERVICE = Scope()
+
+
+@dataclass(slots=True)
+class DerStatusUpdate:
+    """Status and telemetry from one oadrUpdateReport, applied to one DER in place."""
+
+    device_id: str
+    at: datetime
+    status: DerStatus | None = None
+    values: dict[str, LastValue] = field(default_factory=dict)
+    max_capacity: float | None = None
+    available_capacity: float | None = None
+
+
+@dataclass(slots=True)
+class Batch:
+    """One atomic unit of work."""
+
+    vens: list[Ven] = field(default_factory=list)
+    # metadata upserts keyed on (ven_id, resource_id); existing device_id, status and
+    # availability flags are kept
+    ders: list[Der] = field(default_factory=list)
+    delete_ders: list[str] = field(default_factory=list)  # device_ids
+    der_status: list[DerStatusUpdate] = field(default_factory=list)
+    report_specs: list[ReportSpec] = field(default_factory=list)
+    # replace all report specs of these VENs with the ones above
+    replace_report_specs_of: list[str] = field(default_factory=list)
+    report_requests: list[ReportRequestRecord] = field(default_factory=list)
+    # (ven_id, report_request_id, new state)
+    report_request_states: list[tuple[str, str, ReportRequestState]] = field(default_factory=list)
+    # cancel every open report request of these VENs
+    cancel_report_requests_of: list[str] = field(default_factory=list)
+    outbox: list[OutboxMessage] = field(default_factory=list)
+    clear_outbox_of: list[str] = field(default_factory=list)
+    log: list[LogEntry] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return any(
+            getattr(self, name)
+            for name in self.__slots__  # type: ignore[attr-defined]
+        )
+
+
+@dataclass(slots=True)
+class DerQuery:
+    """Typed DER filter (the core subset; the side API extends it)."""
+
+    ven_id: str | None = None
+    device_class: list[str] | None = None
+    device_type: list[str] | None = None
+    aggregator_id: str | None = None
+    account_id: str | None = None
+    liveness: list[str] | None = None
+    limit: int = 1000
+    after_device_id: str | None = None  # keyset pagination on device_id
+
+
+class Store(Protocol):
+    """Persistence port used by the service layer, the scheduler and the CLI."""
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+
+    # VENs
+    async def get_ven(self, ven_id: str) -> Ven | None: ...
+    async def find_ven_by_name(self, ven_name: str) -> Ven | None: ...
+    async def find_ven_by_fingerprint(self, fingerprint: str) -> Ven | None: ...
+    async def list_vens(self, scope: Scope) -> list[Ven]: ...
+
+    # DERs
+    async def get_der(self, device_id: str, scope: Scope) -> Der | None: ...
+    async def ders_of_ven(self, ven_id: str) -> list[Der]: ...
+    async def list_ders(self, query: DerQuery, scope: Scope) -> list[Der]: ...
+    async def count_ders(self, scope: Scope) -> int: ...
+
+    # reports
+    async def report_specs_of_ven(self, ven_id: str) -> list[ReportSpec]: ...
+    async def get_report_request(
+        self, ven_id: str, report_request_id: str
+    ) -> ReportRequestRecord | None: ...
+    async def report_requests_of_ven(self, ven_id: str) -> list[ReportRequestRecord]: ...
+
+    # writes
+    async def commit(self, batch: Batch) -> list[LogEntry]:
+        """Apply the batch atomically; returns the log entries with their seq numbers."""
+        ...
+
+    # outbox
+    async def claim_next(self, ven_id: str) -> OutboxMessage | None:
+        """Remove and return the oldest pending message of a VEN (exactly once)."""
+        ...
+
+    async def pending_count(self, ven_id: str) -> int: ...
+
+    # event log
+    async def read_log(
+        self, after: int = 0, limit: int = 100, ven_id: str | None = None
+    ) -> list[LogEntry]: ...
+
+    async def last_seq(self) -> int:
+        """Sequence number of the newest log entry (0 when empty)."""
+        ...
+
+    # liveness
+    async def touch(self, contacts: dict[str, datetime]) -> None:
+        """Record last contact times (coalesced flush; no state transitions)."""
+        ...
+
+    async def mark_online(self, ven_id: str, now: datetime) -> LivenessChange | None:
+        """Bring a VEN (and its DERs) online; logs the transition once if it happened."""
+        ...
+
+    async def sweep_liveness(
+        self, now: datetime, stale_after_polls: float, offline_after_polls: float
+    ) -> list[LivenessChange]:
+        """Mark silent VENs and their DERs stale / offline, logging each transition once."""
+        ...

@@ -1,0 +1,136 @@
+"""Configuration: defaults < TOML file < ``VTN_*`` environment variables < CLI flags.
+
+Environment names are ``VTN_<SECTION>_<KEY>`` (``VTN_STORE_URL``,
+``VTN_LIVENESS_STALE_AFTER_POLLS``) or ``VTN_<KEY>`` for top-level keys (``VTN_DATA_DIR``).
+``config.example.toml`` documents every key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class HttpConfig(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = Field(1, ge=1, le=64)
+    # bodies above this are refused (413) before any parsing
+    max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
+    # prefix in front of /OpenADR2/Simple/2.0b/...
+    path_prefix: str = ""
+
+
+class StoreConfig(BaseModel):
+    # empty: embedded SQLite file in data_dir; "sqlite:///path" or "mongodb://..."
+    url: str = ""
+    # NORMAL survives a killed process; FULL also survives power loss (slower)
+    sqlite_synchronous: str = Field("NORMAL", pattern="^(NORMAL|FULL|normal|full)$")
+    mongo_write_concern: str = "majority"
+    mongo_read_preference: str = "primary"
+    mongo_timeout_ms: int = 5000
+    mongo_retries: int = 3
+
+
+class RegistrationConfig(BaseModel):
+    # let unknown VENs register themselves (with the defaults below)
+    open_enrollment: bool = False
+    default_aggregator_id: str | None = None
+    default_account_id: str | None = None
+    # oadrRequestedOadrPollFreq handed to VENs
+    poll_freq_s: float = Field(10.0, gt=0)
+
+
+class ReportsConfig(BaseModel):
+    # granularity asked for in oadrReportRequests (clamped to what the VEN offers)
+    status_granularity_s: float = Field(60.0, gt=0)
+    usage_granularity_s: float = Field(60.0, gt=0)
+    # how often the VEN sends the collected intervals back
+    report_back_duration_s: float = Field(60.0, gt=0)
+
+
+class LivenessConfig(BaseModel):
+    stale_after_polls: float = Field(3.0, gt=0)
+    offline_after_polls: float = Field(10.0, gt=0)
+    sweep_interval_s: float = Field(5.0, gt=0)
+    # last-contact times are kept in memory and written at this interval
+    contact_flush_interval_s: float = Field(2.0, gt=0)
+
+
+class CodecConfig(BaseModel):
+    validate_inbound: bool = True
+
+
+class Config(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="VTN_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="forbid",
+    )
+
+    vtn_id: str = "oadr-vtn"
+    data_dir: Path = Path("data")
+    http: HttpConfig = HttpConfig()
+    store: StoreConfig = StoreConfig()
+    registration: RegistrationConfig = RegistrationConfig()
+    reports: ReportsConfig = ReportsConfig()
+    liveness: LivenessConfig = LivenessConfig()
+    codec: CodecConfig = CodecConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+    @property
+    def sqlite_path(self) -> Path:
+        if self.store.url.startswith("sqlite:///"):
+            return Path(self.store.url.removeprefix("sqlite:///"))
+        return self.data_dir / "vtn.sqlite3"
+
+
+_toml_data: dict[str, Any] = {}
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return _toml_data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_toml_data)
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
+    """Read the TOML file (if any), apply env vars, then explicit overrides.
+
+    Overrides use dotted keys for sections: ``{"http.port": 8081}``.
+    """
+    global _toml_data
+    _toml_data = tomllib.loads(Path(path).read_text()) if path else {}
+    try:
+        cfg = Config()
+        if not any(v is not None for v in overrides.values()):
+            return cfg
+        data = cfg.model_dump()
+        for key, value in overrides.items():
+            if value is None:
+                continue
+            section, _, name = key.partition(".")
+            if name:
+                data[section][name] = value
+            else:
+                data[key] = value
+        return Config(**data)
+    finally:
+        _toml_data = {}

@@ -1,0 +1,41 @@
+"""Keep-alive tracking: coalesced contact flushes and the stale/offline sweep.
+
+Both run as APScheduler jobs in every VTN process. The sweep is a conditional update in
+the store, so when several processes sweep the same store each transition happens (and
+is logged) once.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from registry.models import LivenessChange
+from vtn.services.base import Context
+
+log = logging.getLogger(__name__)
+
+
+async def flush_contacts(ctx: Context) -> int:
+    contacts = ctx.contacts.drain()
+    if not contacts:
+        return 0
+    try:
+        await ctx.store.touch(contacts)
+    except Exception:
+        # keep them for the next flush; newer contacts win
+        for ven_id, at in contacts.items():
+            if ven_id not in ctx.contacts._pending:
+                ctx.contacts.seen(ven_id, at)
+        raise
+    return len(contacts)
+
+
+async def sweep(ctx: Context) -> list[LivenessChange]:
+    await flush_contacts(ctx)
+    cfg = ctx.config.liveness
+    changes = await ctx.store.sweep_liveness(
+        ctx.clock(), cfg.stale_after_polls, cfg.offline_after_polls
+    )
+    for c in changes:
+        log.info("VEN %s %s -> %s (%d DERs)", c.ven_id, c.old, c.new, c.ders)
+    return changes

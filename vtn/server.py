@@ -1,0 +1,79 @@
+"""Running the HTTP server, in one process or several sharing one port (SO_REUSEPORT)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+
+from aiohttp import web
+
+from vtn.app import Vtn
+from vtn.config import Config
+from vtn.transports.http import build_app
+
+log = logging.getLogger(__name__)
+
+
+async def run_server(config: Config, reuse_port: bool = False) -> None:
+    """Serve until cancelled or SIGTERM/SIGINT."""
+    vtn = Vtn(config)
+    app = build_app(vtn)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(
+        runner, config.http.host, config.http.port, reuse_port=reuse_port or None, backlog=1024
+    )
+    await site.start()
+    log.info(
+        "VTN %s listening on http://%s:%d/OpenADR2/Simple/2.0b (pid %d, store %s)",
+        config.vtn_id, config.http.host, config.http.port, os.getpid(),
+        config.store.url or config.sqlite_path,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def _worker(config: Config) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _use_uvloop()
+    asyncio.run(run_server(config, reuse_port=True))
+
+
+def _use_uvloop() -> None:
+    try:
+        import uvloop  # optional, faster event loop
+
+        uvloop.install()
+    except ImportError:
+        pass
+
+
+def serve_forever(config: Config) -> None:
+    workers = config.http.workers
+    if workers <= 1:
+        _use_uvloop()
+        asyncio.run(run_server(config))
+        return
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_worker, args=(config,), daemon=False) for _ in range(workers)]
+    for p in procs:
+        p.start()
+
+    def forward(signum: int, _frame: object) -> None:
+        for p in procs:
+            if p.is_alive():
+                os.kill(p.pid, signum)  # type: ignore[arg-type]
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    for p in procs:
+        p.join()

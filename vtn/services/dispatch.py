@@ -1,0 +1,159 @@
+"""The protocol engine: bytes in, bytes out, no sockets.
+
+Decodes a payload, routes it to the service function for its OpenADR service, and turns
+every refusal into the response type that message expects, with the right code.
+Transports (HTTP today) only move bytes and map :class:`Reply` to their status codes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from registry.port import StoreError
+from vtn.codec import MalformedXml, SchemaInvalid, decode, encode
+from vtn.codec import messages as m
+from vtn.services import events, registration, reports
+from vtn.services.base import Context, OadrError
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Context, Any, str | None], Awaitable[m.Message | bytes]]
+
+SERVICES: dict[str, dict[type, Handler]] = {
+    "EiRegisterParty": {
+        m.QueryRegistration: registration.query_registration,
+        m.CreatePartyRegistration: registration.create_party_registration,
+        m.CancelPartyRegistration: registration.cancel_party_registration,
+        m.CanceledPartyRegistration: registration.canceled_party_registration,
+        m.Response: registration.response,
+    },
+    "EiReport": {
+        m.RegisterReport: reports.register_report,
+        m.RegisteredReport: reports.registered_report,
+        m.CreateReport: reports.create_report,
+        m.CreatedReport: reports.created_report,
+        m.UpdateReport: reports.update_report,
+        m.CancelReport: reports.cancel_report,
+        m.CanceledReport: reports.canceled_report,
+        m.Response: registration.response,
+    },
+    "EiEvent": {
+        m.RequestEvent: events.request_event,
+        m.CreatedEvent: events.created_event,
+        m.Response: registration.response,
+    },
+    "EiOpt": {
+        m.CreateOpt: events.create_opt,
+        m.CancelOpt: events.cancel_opt,
+    },
+    "OadrPoll": {m.Poll: events.poll},
+}
+
+
+@dataclass(slots=True)
+class Reply:
+    status: int  # HTTP status
+    body: bytes
+    content_type: str = "application/xml"
+    kind: str = ""  # element name of the reply, or the problem type
+
+
+def problem(status: int, title: str, detail: str) -> Reply:
+    import json
+
+    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail})
+    return Reply(status, body.encode(), "application/problem+json", title)
+
+
+def error_reply(
+    ctx: Context,
+    request_name: str,
+    code: int,
+    description: str,
+    request_id: str | None,
+    ven_id: str | None,
+    opt_id: str | None = None,
+) -> m.Message:
+    """The response type ``request_name`` expects, carrying an error code."""
+    resp = m.EiResponse(code, description[:200], request_id or "")
+    if request_name in ("oadrQueryRegistration", "oadrCreatePartyRegistration"):
+        return m.CreatedPartyRegistration(
+            response=resp,
+            vtn_id=ctx.vtn_id,
+            profiles=[("2.0b", ["simpleHttp"])],
+            poll_freq=timedelta(seconds=ctx.config.registration.poll_freq_s),
+        )
+    if request_name == "oadrCancelPartyRegistration":
+        return m.CanceledPartyRegistration(response=resp, ven_id=ven_id)
+    if request_name == "oadrRegisterReport":
+        return m.RegisteredReport(response=resp, ven_id=ven_id)
+    if request_name == "oadrCreateReport":
+        return m.CreatedReport(response=resp, ven_id=ven_id)
+    if request_name == "oadrUpdateReport":
+        return m.UpdatedReport(response=resp, ven_id=ven_id)
+    if request_name == "oadrCancelReport":
+        return m.CanceledReport(response=resp, ven_id=ven_id)
+    if request_name == "oadrRequestEvent":
+        return m.DistributeEvent(request_id=request_id or "", vtn_id=ctx.vtn_id, response=resp)
+    if request_name == "oadrCreateOpt":
+        return m.CreatedOpt(response=resp, opt_id=opt_id or "unknown")
+    if request_name == "oadrCancelOpt":
+        return m.CanceledOpt(response=resp, opt_id=opt_id or "unknown")
+    return m.Response(resp, ven_id=ven_id)
+
+
+def request_id_of(msg: Any) -> str | None:
+    rid = getattr(msg, "request_id", None)
+    if rid is None and isinstance(getattr(msg, "response", None), m.EiResponse):
+        rid = msg.response.request_id
+    return rid
+
+
+class Engine:
+    """Handles one OpenADR request for a service endpoint."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def handle(self, service: str, body: bytes, fingerprint: str | None = None) -> Reply:
+        handlers = SERVICES.get(service)
+        if handlers is None:
+            return problem(404, "unknown OpenADR service", service)
+        try:
+            msg = decode(body, validate=self.ctx.config.codec.validate_inbound)
+        except SchemaInvalid as exc:
+            reply = error_reply(
+                self.ctx, exc.message_name, m.INVALID_DATA, f"schema: {exc.detail}",
+                exc.request_id, exc.ven_id,
+            )
+            return Reply(200, encode(reply), kind=m.ELEMENT_NAMES[type(reply)])
+        except MalformedXml as exc:
+            return problem(400, "malformed OpenADR payload", str(exc))
+        name = m.ELEMENT_NAMES[type(msg)]
+        ven_id = getattr(msg, "ven_id", None)
+        handler = handlers.get(type(msg))
+        try:
+            if handler is None:
+                raise OadrError(m.INVALID_DATA, f"{name} is not accepted on {service}")
+            result = await handler(self.ctx, msg, fingerprint)
+        except OadrError as exc:
+            result = error_reply(
+                self.ctx, name, exc.code, exc.description, request_id_of(msg), ven_id,
+                getattr(msg, "opt_id", None),
+            )
+        except StoreError as exc:
+            log.warning("store unavailable while handling %s: %s", name, exc)
+            return problem(503, "store unavailable", "retry later")
+        except Exception:  # a bug must not take the VEN down with a 500
+            log.exception("unexpected error handling %s", name)
+            result = error_reply(
+                self.ctx, name, m.DEPLOYMENT_ERROR_OTHER, "internal error", request_id_of(msg),
+                ven_id, getattr(msg, "opt_id", None),
+            )
+        if isinstance(result, bytes):
+            return Reply(200, result, kind="outbox")
+        return Reply(200, encode(result), kind=m.ELEMENT_NAMES[type(result)])

@@ -1,0 +1,205 @@
+"""EiRegisterParty: query, create, cancel registration (both directions), re-registration."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from registry.models import OutboxMessage, Ven, new_id
+from registry.port import Batch
+from vtn.codec import encode
+from vtn.codec import messages as m
+from vtn.services.base import (
+    Context,
+    OadrError,
+    contact,
+    log,
+    new_request_id,
+    ok,
+    registered_ven,
+)
+
+
+def created_registration(
+    ctx: Context, response: m.EiResponse, ven: Ven | None = None
+) -> m.CreatedPartyRegistration:
+    return m.CreatedPartyRegistration(
+        response=response,
+        vtn_id=ctx.vtn_id,
+        registration_id=ven.registration_id if ven else None,
+        ven_id=ven.ven_id if ven else None,
+        profiles=[("2.0b", ["simpleHttp"])],
+        poll_freq=timedelta(seconds=ctx.config.registration.poll_freq_s),
+    )
+
+
+async def query_registration(ctx: Context, msg: m.QueryRegistration) -> m.CreatedPartyRegistration:
+    return created_registration(ctx, ok(msg.request_id))
+
+
+async def find_registering_ven(
+    ctx: Context, msg: m.CreatePartyRegistration, fingerprint: str | None
+) -> Ven | None:
+    """The provisioned VEN a registration request belongs to (by venID, certificate, name)."""
+    store = ctx.store
+    if msg.ven_id:
+        ven = await store.get_ven(msg.ven_id)
+        if ven is not None:
+            return ven
+    ven = await store.find_ven_by_fingerprint(fingerprint) if fingerprint else None
+    if ven is None and msg.ven_name:
+        ven = await store.find_ven_by_name(msg.ven_name)
+    if ven is not None and msg.ven_id and ven.ven_id != msg.ven_id:
+        raise OadrError(m.INVALID_ID, "venID does not belong to this VEN")
+    return ven
+
+
+async def create_party_registration(
+    ctx: Context, msg: m.CreatePartyRegistration, fingerprint: str | None = None
+) -> m.CreatedPartyRegistration:
+    now = ctx.clock()
+    if msg.profile_name != "2.0b":
+        raise OadrError(m.NOT_ALLOWED, f"profile {msg.profile_name} not supported")
+    if msg.transport_name != "simpleHttp":
+        raise OadrError(m.NOT_ALLOWED, f"transport {msg.transport_name} not supported")
+    if msg.http_pull_model is False:
+        raise OadrError(m.NOT_ALLOWED, "only the HTTP pull model is supported")
+    ven = await find_registering_ven(ctx, msg, fingerprint)
+    if ven is not None and ven.fingerprint and fingerprint and ven.fingerprint != fingerprint:
+        raise OadrError(m.NOT_REGISTERED_OR_AUTHORIZED, "certificate does not match this VEN")
+    batch = Batch()
+    if msg.registration_id:
+        # re-registration: must name the registration the VTN issued
+        if ven is None or not ven.registered or ven.registration_id != msg.registration_id:
+            raise OadrError(m.INVALID_ID, "unknown registrationID")
+        kind = "ven.reregistered"
+    elif ven is not None:
+        kind = "ven.reregistered" if ven.registered else "ven.registered"
+        if ven.registered:
+            # the VEN lost its state: same venID, new registration, old report requests gone
+            batch.cancel_report_requests_of.append(ven.ven_id)
+        ven.registration_id = new_id()
+    else:
+        reg = ctx.config.registration
+        if not reg.open_enrollment:
+            raise OadrError(m.NOT_REGISTERED_OR_AUTHORIZED, "VEN is not provisioned")
+        ven_id = msg.ven_id or new_id()
+        ven = Ven(
+            ven_id=ven_id,
+            ven_name=msg.ven_name or ven_id,
+            aggregator_id=reg.default_aggregator_id,
+            account_id=reg.default_account_id,
+            fingerprint=fingerprint,
+            registration_id=new_id(),
+            created_at=now,
+        )
+        batch.log.append(log("ven.enrolled", ven, now, actor="ven"))
+        kind = "ven.registered"
+    if fingerprint and ven.fingerprint is None:
+        ven.fingerprint = fingerprint
+    ven.registered = True
+    ven.cancel_pending = False
+    ven.profile_name = msg.profile_name
+    ven.transport_name = msg.transport_name
+    ven.transport_address = msg.transport_address
+    ven.http_pull_model = msg.http_pull_model
+    ven.xml_signature = msg.xml_signature
+    ven.report_only = msg.report_only
+    ven.poll_freq_s = ctx.config.registration.poll_freq_s
+    ven.registered_at = now
+    ven.updated_at = now
+    batch.vens.append(ven)
+    batch.log.append(log(kind, ven, now, actor="ven", registration_id=ven.registration_id))
+    # the VTN offers its own reports (none yet) once the VEN is registered
+    batch.outbox.append(
+        outbox(ven, m.RegisterReport(request_id=new_request_id(), reports=[], ven_id=ven.ven_id))
+    )
+    await ctx.store.commit(batch)
+    await contact(ctx, ven)
+    return created_registration(ctx, ok(msg.request_id), ven)
+
+
+def outbox(ven: Ven, message: m.Message) -> OutboxMessage:
+    return OutboxMessage(
+        ven_id=ven.ven_id, kind=m.ELEMENT_NAMES[type(message)], body=encode(message).decode()
+    )
+
+
+async def unregister(ctx: Context, ven: Ven, actor: str, request_id: str | None = None) -> None:
+    now = ctx.clock()
+    registration_id = ven.registration_id
+    ven.registered = False
+    ven.registration_id = None
+    ven.cancel_pending = False
+    ven.updated_at = now
+    batch = Batch(
+        vens=[ven],
+        cancel_report_requests_of=[ven.ven_id],
+        clear_outbox_of=[ven.ven_id],
+        log=[log("ven.registration_cancelled", ven, now, actor, registration_id=registration_id)],
+    )
+    await ctx.store.commit(batch)
+
+
+async def cancel_party_registration(
+    ctx: Context, msg: m.CancelPartyRegistration, fingerprint: str | None = None
+) -> m.CanceledPartyRegistration:
+    ven = await registered_ven(ctx, msg.ven_id, fingerprint)
+    if msg.registration_id != ven.registration_id:
+        raise OadrError(m.INVALID_ID, "unknown registrationID")
+    await unregister(ctx, ven, actor="ven")
+    return m.CanceledPartyRegistration(
+        response=ok(msg.request_id), registration_id=msg.registration_id, ven_id=ven.ven_id
+    )
+
+
+async def canceled_party_registration(
+    ctx: Context, msg: m.CanceledPartyRegistration, fingerprint: str | None = None
+) -> m.Response:
+    """The VEN's answer to a VTN-initiated cancel delivered on poll."""
+    ven = await registered_ven(ctx, msg.ven_id, fingerprint)
+    if not ven.cancel_pending:
+        raise OadrError(m.OUT_OF_SEQUENCE, "no cancellation was requested")
+    if msg.registration_id is not None and msg.registration_id != ven.registration_id:
+        raise OadrError(m.INVALID_ID, "unknown registrationID")
+    await unregister(ctx, ven, actor="vtn")
+    return m.Response(ok(msg.response.request_id), ven_id=ven.ven_id)
+
+
+async def response(ctx: Context, msg: m.Response, fingerprint: str | None = None) -> m.Response:
+    """An oadrResponse from a VEN (e.g. acknowledging oadrRequestReregistration)."""
+    ven = await registered_ven(ctx, msg.ven_id, fingerprint)
+    return m.Response(ok(msg.response.request_id), ven_id=ven.ven_id)
+
+
+# --- operator actions (CLI / side API) ------------------------------------------
+
+
+async def request_cancel(ctx: Context, ven: Ven) -> None:
+    """Queue a VTN-initiated oadrCancelPartyRegistration for the VEN's next poll."""
+    if not ven.registered or ven.registration_id is None:
+        raise OadrError(m.NOT_REGISTERED_OR_AUTHORIZED, "VEN is not registered")
+    now = ctx.clock()
+    ven.cancel_pending = True
+    ven.updated_at = now
+    message = m.CancelPartyRegistration(
+        request_id=new_request_id(), registration_id=ven.registration_id, ven_id=ven.ven_id
+    )
+    await ctx.store.commit(
+        Batch(
+            vens=[ven],
+            outbox=[outbox(ven, message)],
+            log=[log("ven.cancel_requested", ven, now, actor="operator")],
+        )
+    )
+
+
+async def request_reregistration(ctx: Context, ven: Ven) -> None:
+    if not ven.registered:
+        raise OadrError(m.NOT_REGISTERED_OR_AUTHORIZED, "VEN is not registered")
+    now = ctx.clock()
+    await ctx.store.commit(
+        Batch(
+            outbox=[outbox(ven, m.RequestReregistration(ven_id=ven.ven_id))],
+            log=[log("ven.reregistration_requested", ven, now, actor="operator")],
+        )
+    )

@@ -1,0 +1,346 @@
+"""EiReport: METADATA registration into DERs, report requests, status and telemetry updates."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from registry.models import (
+    Der,
+    LastValue,
+    LogEntry,
+    ReportRequestRecord,
+    ReportRequestState,
+    ReportSpec,
+    Telemetry,
+    Ven,
+    new_id,
+)
+from registry.port import Batch, DerStatusUpdate
+from vtn.codec import messages as m
+from vtn.config import ReportsConfig
+from vtn.services import profile
+from vtn.services.base import Context, OadrError, log, new_request_id, ok, registered_ven
+from vtn.services.registration import outbox
+
+# report kinds the VTN asks every OSB for, with the config key of their granularity
+REQUESTED_REPORTS = {"TELEMETRY_STATUS": "status", "TELEMETRY_USAGE": "usage"}
+OPEN_STATES = (ReportRequestState.PENDING, ReportRequestState.ACTIVE)
+
+
+def base_name(report_name: str) -> str:
+    return report_name.removeprefix("METADATA_")
+
+
+def check_metadata(reports: list[m.Report]) -> None:
+    """Conformance checks on an oadrRegisterReport (unique specifiers and rIDs)."""
+    specifiers: set[str] = set()
+    for report in reports:
+        if report.report_specifier_id in specifiers:
+            raise OadrError(m.INVALID_DATA, f"duplicate reportSpecifierID {report.report_specifier_id}")
+        specifiers.add(report.report_specifier_id)
+        r_ids: set[str] = set()
+        for d in report.descriptions:
+            if d.r_id in r_ids:
+                raise OadrError(m.INVALID_DATA, f"duplicate rID {d.r_id}")
+            r_ids.add(d.r_id)
+        if report.intervals:
+            raise OadrError(m.INVALID_DATA, "METADATA reports carry no intervals")
+
+
+def granularity_for(report: m.Report, wanted_s: float) -> float:
+    """The wanted granularity, clamped to what the VEN offers (never below min period)."""
+    mins = [d.sampling_rate.min_period.total_seconds() for d in report.descriptions if d.sampling_rate]
+    maxs = [d.sampling_rate.max_period.total_seconds() for d in report.descriptions if d.sampling_rate]
+    g = wanted_s
+    if maxs:
+        g = min(g, min(maxs))
+    if mins:
+        g = max(g, max(mins))
+    return g
+
+
+def plan_requests(
+    ven: Ven, reports: list[m.Report], cfg: ReportsConfig
+) -> list[ReportRequestRecord]:
+    out = []
+    for report in reports:
+        kind = REQUESTED_REPORTS.get(base_name(report.report_name))
+        if kind is None or not report.descriptions:
+            continue
+        wanted = cfg.status_granularity_s if kind == "status" else cfg.usage_granularity_s
+        g = granularity_for(report, wanted)
+        out.append(
+            ReportRequestRecord(
+                ven_id=ven.ven_id,
+                report_request_id=new_id(),
+                report_specifier_id=report.report_specifier_id,
+                r_ids=[d.r_id for d in report.descriptions],
+                granularity_s=g,
+                report_back_duration_s=max(g, cfg.report_back_duration_s),
+            )
+        )
+    return out
+
+
+def wire_request(
+    rec: ReportRequestRecord, reading_types: dict[str, str]
+) -> m.ReportRequest:
+    return m.ReportRequest(
+        report_request_id=rec.report_request_id,
+        report_specifier_id=rec.report_specifier_id,
+        specifier_payloads=[
+            m.SpecifierPayload(r_id=r, reading_type=reading_types.get(r, "x-notApplicable"))
+            for r in rec.r_ids
+        ],
+        granularity=timedelta(seconds=rec.granularity_s),
+        report_back_duration=timedelta(seconds=rec.report_back_duration_s),
+    )
+
+
+async def register_report(
+    ctx: Context, msg: m.RegisterReport, fingerprint: str | None = None
+) -> m.RegisteredReport:
+    ven = await registered_ven(ctx, msg.ven_id, fingerprint)
+    check_metadata(msg.reports)
+    now = ctx.clock()
+    existing = {d.resource_id: d for d in await ctx.store.ders_of_ven(ven.ven_id)}
+    resources = profile.describe_resources(msg.reports)
+    batch = Batch(replace_report_specs_of=[ven.ven_id], cancel_report_requests_of=[ven.ven_id])
+    for resource_id, res in resources.items():
+        old = existing.get(resource_id)
+        der = profile.der_from_resource(ven, res, old, now)
+        if old is None:
+            batch.log.append(_der_log("der.created", der, now, device_class=der.device_class))
+        elif changed := profile.der_changed(old, der):
+            batch.log.append(_der_log("der.changed", der, now, fields=changed))
+        batch.ders.append(der)
+    for resource_id, old in existing.items():
+        if resource_id not in resources:
+            batch.delete_ders.append(old.device_id)
+            batch.log.append(_der_log("der.removed", old, now))
+    for report in msg.reports:
+        batch.report_specs.append(
+            ReportSpec(
+                ven_id=ven.ven_id,
+                report_specifier_id=report.report_specifier_id,
+                report_name=report.report_name,
+                r_ids={d.r_id: d.resource_id or "" for d in report.descriptions},
+                registered_at=now,
+            )
+        )
+    requests = plan_requests(ven, msg.reports, ctx.config.reports)
+    batch.report_requests.extend(requests)
+    batch.log.append(
+        log(
+            "report.registered",
+            ven,
+            now,
+            actor="ven",
+            reports=[r.report_specifier_id for r in msg.reports],
+            resources=len(resources),
+            requested=[r.report_request_id for r in requests],
+        )
+    )
+    await ctx.store.commit(batch)
+    reading_types = {d.r_id: d.reading_type for r in msg.reports for d in r.descriptions}
+    return m.RegisteredReport(
+        response=ok(msg.request_id),
+        report_requests=[wire_request(r, reading_types) for r in requests],
+        ven_id=ven.ven_id,
+    )
+
+
+def _der_log(kind: str, der: Der, at: datetime, **data: object) -> LogEntry:
+    return LogEntry(
+        kind=kind,
+        at=at,
+        actor="ven",
+        ven_id=der.ven_id,
+        device_id=der.device_id,
+        aggregator_id=der.aggregator_id,
+        account_id=der.account_id,
+        data={"resource_id": der.resource_id, **data},
+    )
+
+
+async def update_report(
+    ctx: Context, msg: m.UpdateReport, fingerprint: str | None = None
+) -> m.UpdatedReport:
+    ven = await registered_ven(ctx, msg.ven_id, fingerprint)
+    now = ctx.clock()
+    store = ctx.store
+    rid_resource: dict[str, str] = {}
+    for spec in await store.report_specs_of_ven(ven.ven_id):
+        rid_resource.update(spec.r_ids)
+    ders = {d.resource_id: d for d in await store.ders_of_ven(ven.ven_id)}
+    telemetry: dict[str, Telemetry] = {t.r_id: t for d in ders.values() for t in d.telemetry}
+    updates: dict[str, DerStatusUpdate] = {}
+    batch = Batch()
+    for report in msg.reports:
+        if report.report_specifier_id == "METADATA" or report.report_name.startswith("METADATA"):
+            raise OadrError(m.INVALID_DATA, "oadrUpdateReport cannot carry METADATA")
+        rr = await store.get_report_request(ven.ven_id, report.report_request_id)
+        if rr is None or rr.state not in OPEN_STATES:
+            raise OadrError(m.INVALID_ID, f"unknown reportRequestID {report.report_request_id}")
+        if rr.state == ReportRequestState.PENDING:
+            batch.report_request_states.append(
+                (ven.ven_id, rr.report_request_id, ReportRequestState.ACTIVE)
+            )
+        for interval in report.intervals:
+            at = interval.dtstart or report.dtstart or now
+            for p in interval.payloads:
+                if p.r_id not in rid_resource:
+                    raise OadrError(m.INVALID_ID, f"unknown rID {p.r_id}")
+                der = ders.get(rid_resource[p.r_id])
+                if der is None:
+                    continue  # VEN-level telemetry: accepted, not a DER
+                _apply_payload(updates, der, p, at, telemetry.get(p.r_id))
+    for device_id, u in updates.items():
+        der = next(d for d in ders.values() if d.device_id == device_id)
+        if u.status is not None:
+            changed = {
+                k: getattr(u.status, k)
+                for k in ("online", "manual_override")
+                if getattr(u.status, k) != getattr(der.status, k)
+            }
+            if u.status.load_control != der.status.load_control:
+                changed["load_control"] = {
+                    k: v.model_dump() for k, v in u.status.load_control.items()
+                }
+            if changed:
+                batch.log.append(_der_log("der.status_changed", der, now, **changed))
+    batch.der_status.extend(updates.values())
+    await store.commit(batch)
+    return m.UpdatedReport(response=ok(msg.request_id), ven_id=ven.ven_id)
+
+
+def _apply_payload(
+    updates: dict[str, DerStatusUpdate],
+    der: Der,
+    p: m.ReportPayload,
+    at: datetime,
+    telemetry: Telemetry | None,
+) -> None:
+    u = updates.get(der.device_id)
+    if u is None:
+        u = updates[der.device_id] = DerStatusUpdate(device_id=der.device_id, at=at)
+    elif at < u.at:
+        return  # an older interval than one already applied
+    u.at = at
+    if p.value is not None:
+        u.values[p.r_id] = LastValue(
+            value=p.value,
+            at=at,
+            report_type=telemetry.report_type if telemetry else None,
+            units=telemetry.units if telemetry else None,
+        )
+    if p.status is not None:
+        u.status = profile.status_of(p.status, at)
+        max_w, available_w = profile.capacities_of(p.status, telemetry)
+        if max_w is not None:
+            u.max_capacity = max_w
+        if available_w is not None:
+            u.available_capacity = available_w
+
+
+async def created_report(
+    ctx: Context, msg: m.CreatedReport, fingerprint: str | None = None
+) -> m.Response:
+    ven = await registered_ven(ctx, msg.ven_id, fingerprint)
+    batch = Batch()
+    for rr in await ctx.store.report_requests_of_ven(ven.ven_id):
+        if rr.state == ReportRequestState.PENDING and (
+            rr.report_request_id in msg.pending_report_request_ids
+        ):
+            batch.report_request_states.append(
+                (ven.ven_id, rr.report_request_id, ReportRequestState.ACTIVE)
+            )
+    if msg.response.code != m.OK:
+        batch.log.append(
+            log(
+                "report.refused",
+                ven,
+                ctx.clock(),
+                actor="ven",
+                code=msg.response.code,
+                description=msg.response.description,
+            )
+        )
+    if batch:
+        await ctx.store.commit(batch)
+    return m.Response(ok(msg.response.request_id), ven_id=ven.ven_id)
+
+
+async def canceled_report(
+    ctx: Context, msg: m.CanceledReport, fingerprint: str | None = None
+) -> m.Response:
+    ven = await registered_ven(ctx, msg.ven_id, fingerprint)
+    now = ctx.clock()
+    batch = Batch()
+    for rr in await ctx.store.report_requests_of_ven(ven.ven_id):
+        if rr.state == ReportRequestState.CANCEL_PENDING:
+            batch.report_request_states.append(
+                (ven.ven_id, rr.report_request_id, ReportRequestState.CANCELLED)
+            )
+            batch.log.append(
+                log("report.cancelled", ven, now, actor="ven", report_request_id=rr.report_request_id)
+            )
+    if batch:
+        await ctx.store.commit(batch)
+    return m.Response(ok(msg.response.request_id), ven_id=ven.ven_id)
+
+
+async def cancel_report(
+    ctx: Context, msg: m.CancelReport, fingerprint: str | None = None
+) -> m.CanceledReport:
+    """A VEN cancelling a report it asked the VTN for; the VTN offers none yet."""
+    ven = await registered_ven(ctx, msg.ven_id, fingerprint)
+    if msg.report_request_ids:
+        raise OadrError(m.INVALID_ID, "no such report request at the VTN")
+    return m.CanceledReport(response=ok(msg.request_id), ven_id=ven.ven_id)
+
+
+async def create_report(
+    ctx: Context, msg: m.CreateReport, fingerprint: str | None = None
+) -> m.CreatedReport:
+    """A VEN asking for VTN reports; the VTN registered no report metadata yet."""
+    ven = await registered_ven(ctx, msg.ven_id, fingerprint)
+    if msg.report_requests:
+        raise OadrError(m.INVALID_ID, "rID not in the VTN's registered reports")
+    return m.CreatedReport(response=ok(msg.request_id), ven_id=ven.ven_id)
+
+
+async def registered_report(
+    ctx: Context, msg: m.RegisteredReport, fingerprint: str | None = None
+) -> m.Response:
+    """The VEN's answer to the VTN's own oadrRegisterReport."""
+    ven = await registered_ven(ctx, msg.ven_id, fingerprint)
+    if msg.report_requests:
+        raise OadrError(m.INVALID_ID, "rID not in the VTN's registered reports")
+    return m.Response(ok(msg.response.request_id), ven_id=ven.ven_id)
+
+
+# --- operator action --------------------------------------------------------------
+
+
+async def request_cancel_report(ctx: Context, ven: Ven, report_request_id: str) -> None:
+    """Queue an oadrCancelReport for one of the VEN's reports."""
+    rr = await ctx.store.get_report_request(ven.ven_id, report_request_id)
+    if rr is None or rr.state not in OPEN_STATES:
+        raise OadrError(m.INVALID_ID, "unknown or closed report request")
+    now = ctx.clock()
+    message = m.CancelReport(
+        request_id=new_request_id(),
+        report_request_ids=[report_request_id],
+        report_to_follow=False,
+        ven_id=ven.ven_id,
+    )
+    await ctx.store.commit(
+        Batch(
+            report_request_states=[
+                (ven.ven_id, report_request_id, ReportRequestState.CANCEL_PENDING)
+            ],
+            outbox=[outbox(ven, message)],
+            log=[log("report.cancel_requested", ven, now, report_request_id=report_request_id)],
+        )
+    )

@@ -32,7 +32,9 @@ def created_registration(
     )
 
 
-async def query_registration(ctx: Context, msg: m.QueryRegistration) -> m.CreatedPartyRegistration:
+async def query_registration(
+    ctx: Context, msg: m.QueryRegistration, fingerprint: str | None = None
+) -> m.CreatedPartyRegistration:
     return created_registration(ctx, ok(msg.request_id))
 
 

@@ -11,11 +11,15 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
-class HttpConfig(BaseModel):
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HttpConfig(Section):
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = Field(1, ge=1, le=64)
@@ -25,7 +29,7 @@ class HttpConfig(BaseModel):
     path_prefix: str = ""
 
 
-class StoreConfig(BaseModel):
+class StoreConfig(Section):
     # empty: embedded SQLite file in data_dir; "sqlite:///path" or "mongodb://..."
     url: str = ""
     # NORMAL survives a killed process; FULL also survives power loss (slower)
@@ -36,7 +40,7 @@ class StoreConfig(BaseModel):
     mongo_retries: int = 3
 
 
-class RegistrationConfig(BaseModel):
+class RegistrationConfig(Section):
     # let unknown VENs register themselves (with the defaults below)
     open_enrollment: bool = False
     default_aggregator_id: str | None = None
@@ -45,7 +49,7 @@ class RegistrationConfig(BaseModel):
     poll_freq_s: float = Field(10.0, gt=0)
 
 
-class ReportsConfig(BaseModel):
+class ReportsConfig(Section):
     # granularity asked for in oadrReportRequests (clamped to what the VEN offers)
     status_granularity_s: float = Field(60.0, gt=0)
     usage_granularity_s: float = Field(60.0, gt=0)
@@ -53,7 +57,7 @@ class ReportsConfig(BaseModel):
     report_back_duration_s: float = Field(60.0, gt=0)
 
 
-class LivenessConfig(BaseModel):
+class LivenessConfig(Section):
     stale_after_polls: float = Field(3.0, gt=0)
     offline_after_polls: float = Field(10.0, gt=0)
     sweep_interval_s: float = Field(5.0, gt=0)
@@ -61,7 +65,7 @@ class LivenessConfig(BaseModel):
     contact_flush_interval_s: float = Field(2.0, gt=0)
 
 
-class CodecConfig(BaseModel):
+class CodecConfig(Section):
     validate_inbound: bool = True
 
 
@@ -95,8 +99,8 @@ class Config(BaseSettings):
 
     @property
     def sqlite_path(self) -> Path:
-        if self.store.url.startswith("sqlite:///"):
-            return Path(self.store.url.removeprefix("sqlite:///"))
+        if self.store.url.startswith("sqlite:///"):  # sqlite:///absolute/path.sqlite3
+            return Path(self.store.url.removeprefix("sqlite://"))
         return self.data_dir / "vtn.sqlite3"
 
 

@@ -153,14 +153,24 @@ class Ven(Model):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class RidInfo(Model):
+    """What the update path needs to know about one registered rID."""
+
+    resource_id: str | None = None
+    report_type: str | None = None
+    units: str | None = None
+    si_scale: str | None = None
+
+
 class ReportSpec(Model):
     """A METADATA report a VEN registered (one per reportSpecifierID)."""
 
     ven_id: str
     report_specifier_id: str
     report_name: str
-    # rID -> resourceID it belongs to
+    # rID -> resourceID it belongs to ("" for VEN-level telemetry)
     r_ids: dict[str, str]
+    r_info: dict[str, RidInfo] = Field(default_factory=dict)
     registered_at: datetime = Field(default_factory=utcnow)
 
 

@@ -55,6 +55,17 @@ class Scope:
 SERVICE = Scope()
 
 
+@dataclass(frozen=True, slots=True)
+class DerRef:
+    """The few DER fields the report-update hot path needs (no full document)."""
+
+    device_id: str
+    resource_id: str
+    aggregator_id: str | None
+    account_id: str | None
+    status: DerStatus
+
+
 @dataclass(slots=True)
 class DerStatusUpdate:
     """Status and telemetry from one oadrUpdateReport, applied to one DER in place."""
@@ -125,6 +136,7 @@ class Store(Protocol):
     # DERs
     async def get_der(self, device_id: str, scope: Scope) -> Der | None: ...
     async def ders_of_ven(self, ven_id: str) -> list[Der]: ...
+    async def der_refs_of_ven(self, ven_id: str) -> list[DerRef]: ...
     async def list_ders(self, query: DerQuery, scope: Scope) -> list[Der]: ...
     async def count_ders(self, scope: Scope) -> int: ...
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from registry.models import (
     Der,
+    DerStatus,
     Liveness,
     LivenessChange,
     LogEntry,
@@ -33,7 +34,15 @@ from registry.models import (
     ReportSpec,
     Ven,
 )
-from registry.port import SERVICE, Batch, DerQuery, DerStatusUpdate, Scope, StoreUnavailable
+from registry.port import (
+    SERVICE,
+    Batch,
+    DerQuery,
+    DerRef,
+    DerStatusUpdate,
+    Scope,
+    StoreUnavailable,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS vens (
@@ -269,6 +278,16 @@ class SqliteStore:
         ).fetchall()
         return [self._der(r) for r in rows]
 
+    async def der_refs_of_ven(self, ven_id: str) -> list[DerRef]:
+        rows = self.db.execute(
+            "SELECT device_id, resource_id, aggregator_id, account_id, status FROM ders "
+            "WHERE ven_id=? ORDER BY resource_id",
+            (ven_id,),
+        ).fetchall()
+        return [
+            DerRef(r[0], r[1], r[2], r[3], DerStatus.model_validate_json(r[4])) for r in rows
+        ]
+
     async def list_ders(self, query: DerQuery, scope: Scope = SERVICE) -> list[Der]:
         where, params = _scope_where(scope)
         clauses, args = [where], list(params)
@@ -331,44 +350,62 @@ class SqliteStore:
     async def commit(self, batch: Batch) -> list[LogEntry]:
         db = self.db
         with _immediate(db):
-            self._write_vens(batch.vens)
+            if batch.vens:
+                self._write_vens(batch.vens)
             for ven_id in batch.replace_report_specs_of:
                 db.execute("DELETE FROM report_specs WHERE ven_id=?", (ven_id,))
-            db.executemany(
-                "INSERT OR REPLACE INTO report_specs VALUES (?,?,?)",
-                [(s.ven_id, s.report_specifier_id, s.model_dump_json()) for s in batch.report_specs],
-            )
-            self._write_ders(batch.ders)
+            if batch.report_specs:
+                db.executemany(
+                    "INSERT OR REPLACE INTO report_specs VALUES (?,?,?)",
+                    [
+                        (s.ven_id, s.report_specifier_id, s.model_dump_json())
+                        for s in batch.report_specs
+                    ],
+                )
+            if batch.ders:
+                self._write_ders(batch.ders)
             for chunk in _chunks(batch.delete_ders):
                 db.execute(
                     f"DELETE FROM ders WHERE device_id IN ({','.join('?' * len(chunk))})", chunk
                 )
-            self._write_status(batch.der_status)
+            if batch.der_status:
+                self._write_status(batch.der_status)
             for ven_id in batch.cancel_report_requests_of:
                 db.execute(
                     "UPDATE report_requests SET state=?, doc=json_set(doc, '$.state', ?) "
                     "WHERE ven_id=? AND state!=?",
                     ("cancelled", "cancelled", ven_id, "cancelled"),
                 )
-            db.executemany(
+            if batch.report_requests:
+                self._write_report_requests(batch.report_requests)
+            if batch.report_request_states:
+                self._write_report_request_states(batch.report_request_states)
+            for ven_id in batch.clear_outbox_of:
+                db.execute("DELETE FROM outbox WHERE ven_id=?", (ven_id,))
+            if batch.outbox:
+                db.executemany(
+                    "INSERT INTO outbox (ven_id, kind, body, created_at) VALUES (?,?,?,?)",
+                    [(m.ven_id, m.kind, m.body, m.created_at.timestamp()) for m in batch.outbox],
+                )
+            return self._append_log(batch.log)
+
+    def _write_report_requests(self, requests: list[ReportRequestRecord]) -> None:
+        self.db.executemany(
                 "INSERT OR REPLACE INTO report_requests VALUES (?,?,?,?)",
                 [
                     (r.ven_id, r.report_request_id, r.state.value, r.model_dump_json())
-                    for r in batch.report_requests
+                    for r in requests
                 ],
             )
-            db.executemany(
-                "UPDATE report_requests SET state=?, doc=json_set(doc, '$.state', ?) "
-                "WHERE ven_id=? AND report_request_id=?",
-                [(s.value, s.value, v, r) for v, r, s in batch.report_request_states],
-            )
-            for ven_id in batch.clear_outbox_of:
-                db.execute("DELETE FROM outbox WHERE ven_id=?", (ven_id,))
-            db.executemany(
-                "INSERT INTO outbox (ven_id, kind, body, created_at) VALUES (?,?,?,?)",
-                [(m.ven_id, m.kind, m.body, m.created_at.timestamp()) for m in batch.outbox],
-            )
-            return self._append_log(batch.log)
+
+    def _write_report_request_states(
+        self, states: list[tuple[str, str, ReportRequestState]]
+    ) -> None:
+        self.db.executemany(
+            "UPDATE report_requests SET state=?, doc=json_set(doc, '$.state', ?) "
+            "WHERE ven_id=? AND report_request_id=?",
+            [(s.value, s.value, v, r) for v, r, s in states],
+        )
 
     def _write_vens(self, vens: list[Ven]) -> None:
         # liveness columns are owned by mark_online / sweep: only set on insert
@@ -409,7 +446,11 @@ class SqliteStore:
     def _write_status(self, updates: list[DerStatusUpdate]) -> None:
         rows = []
         for u in updates:
-            values = {k: json.loads(v.model_dump_json()) for k, v in u.values.items()}
+            values = {
+                k: {"value": v.value, "at": v.at.isoformat(), "report_type": v.report_type,
+                    "units": v.units}
+                for k, v in u.values.items()
+            }
             status = u.status.model_dump_json() if u.status is not None else None
             online = None if u.status is None or u.status.online is None else int(u.status.online)
             rows.append(

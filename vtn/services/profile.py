@@ -188,7 +188,7 @@ def status_of(rs: m.ResourceStatus, at: datetime) -> DerStatus:
 
 
 def capacities_of(
-    rs: m.ResourceStatus, telemetry: Telemetry | None
+    rs: m.ResourceStatus, units: str | None, si_scale: str | None
 ) -> tuple[float | None, float | None]:
     """(max_capacity, available_capacity) in W from oadrLoadControlState/oadrCapacity.
 
@@ -198,7 +198,5 @@ def capacities_of(
     cap = rs.load_control.get("capacity")
     if cap is None:
         return None, None
-    units = telemetry.units if telemetry else None
-    scale = telemetry.si_scale if telemetry else None
-    max_w = to_watts(cap.max, units, scale) if cap.max is not None else None
-    return max_w, to_watts(cap.current, units, scale)
+    max_w = to_watts(cap.max, units, si_scale) if cap.max is not None else None
+    return max_w, to_watts(cap.current, units, si_scale)

@@ -6,16 +6,17 @@ from datetime import datetime, timedelta
 
 from registry.models import (
     Der,
+    DerStatus,
     LastValue,
     LogEntry,
     ReportRequestRecord,
     ReportRequestState,
     ReportSpec,
-    Telemetry,
+    RidInfo,
     Ven,
     new_id,
 )
-from registry.port import Batch, DerStatusUpdate
+from registry.port import Batch, DerRef, DerStatusUpdate
 from vtn.codec import messages as m
 from vtn.config import ReportsConfig
 from vtn.services import profile
@@ -110,14 +111,14 @@ async def register_report(
         old = existing.get(resource_id)
         der = profile.der_from_resource(ven, res, old, now)
         if old is None:
-            batch.log.append(_der_log("der.created", der, now, device_class=der.device_class))
+            batch.log.append(_der_log("der.created", der, ven, now, device_class=der.device_class))
         elif changed := profile.der_changed(old, der):
-            batch.log.append(_der_log("der.changed", der, now, fields=changed))
+            batch.log.append(_der_log("der.changed", der, ven, now, fields=changed))
         batch.ders.append(der)
     for resource_id, old in existing.items():
         if resource_id not in resources:
             batch.delete_ders.append(old.device_id)
-            batch.log.append(_der_log("der.removed", old, now))
+            batch.log.append(_der_log("der.removed", old, ven, now))
     for report in msg.reports:
         batch.report_specs.append(
             ReportSpec(
@@ -125,6 +126,15 @@ async def register_report(
                 report_specifier_id=report.report_specifier_id,
                 report_name=report.report_name,
                 r_ids={d.r_id: d.resource_id or "" for d in report.descriptions},
+                r_info={
+                    d.r_id: RidInfo(
+                        resource_id=d.resource_id,
+                        report_type=d.report_type,
+                        units=d.item.units if d.item else None,
+                        si_scale=d.item.si_scale if d.item else None,
+                    )
+                    for d in report.descriptions
+                },
                 registered_at=now,
             )
         )
@@ -150,12 +160,14 @@ async def register_report(
     )
 
 
-def _der_log(kind: str, der: Der, at: datetime, **data: object) -> LogEntry:
+def _der_log(
+    kind: str, der: Der | DerRef, ven: Ven, at: datetime, **data: object
+) -> LogEntry:
     return LogEntry(
         kind=kind,
         at=at,
         actor="ven",
-        ven_id=der.ven_id,
+        ven_id=ven.ven_id,
         device_id=der.device_id,
         aggregator_id=der.aggregator_id,
         account_id=der.account_id,
@@ -169,11 +181,10 @@ async def update_report(
     ven = await registered_ven(ctx, msg.ven_id, fingerprint)
     now = ctx.clock()
     store = ctx.store
-    rid_resource: dict[str, str] = {}
+    rids: dict[str, RidInfo] = {}
     for spec in await store.report_specs_of_ven(ven.ven_id):
-        rid_resource.update(spec.r_ids)
-    ders = {d.resource_id: d for d in await store.ders_of_ven(ven.ven_id)}
-    telemetry: dict[str, Telemetry] = {t.r_id: t for d in ders.values() for t in d.telemetry}
+        rids.update(spec.r_info)
+    ders = {d.resource_id: d for d in await store.der_refs_of_ven(ven.ven_id)}
     updates: dict[str, DerStatusUpdate] = {}
     batch = Batch()
     for report in msg.reports:
@@ -189,54 +200,52 @@ async def update_report(
         for interval in report.intervals:
             at = interval.dtstart or report.dtstart or now
             for p in interval.payloads:
-                if p.r_id not in rid_resource:
+                info = rids.get(p.r_id)
+                if info is None:
                     raise OadrError(m.INVALID_ID, f"unknown rID {p.r_id}")
-                der = ders.get(rid_resource[p.r_id])
-                if der is None:
-                    continue  # VEN-level telemetry: accepted, not a DER
-                _apply_payload(updates, der, p, at, telemetry.get(p.r_id))
+                der = ders.get(info.resource_id or "")
+                if der is not None:  # else VEN-level telemetry: accepted, not a DER
+                    _apply_payload(updates, der.device_id, p, at, info)
+    by_id = {d.device_id: d for d in ders.values()}
     for device_id, u in updates.items():
-        der = next(d for d in ders.values() if d.device_id == device_id)
-        if u.status is not None:
-            changed = {
-                k: getattr(u.status, k)
-                for k in ("online", "manual_override")
-                if getattr(u.status, k) != getattr(der.status, k)
-            }
-            if u.status.load_control != der.status.load_control:
-                changed["load_control"] = {
-                    k: v.model_dump() for k, v in u.status.load_control.items()
-                }
-            if changed:
-                batch.log.append(_der_log("der.status_changed", der, now, **changed))
+        if u.status is not None and (changed := _status_changes(by_id[device_id].status, u.status)):
+            batch.log.append(_der_log("der.status_changed", by_id[device_id], ven, now, **changed))
     batch.der_status.extend(updates.values())
     await store.commit(batch)
     return m.UpdatedReport(response=ok(msg.request_id), ven_id=ven.ven_id)
 
 
+def _status_changes(old: DerStatus, new: DerStatus) -> dict[str, object]:
+    changed: dict[str, object] = {
+        k: getattr(new, k)
+        for k in ("online", "manual_override")
+        if getattr(new, k) != getattr(old, k)
+    }
+    if new.load_control != old.load_control:
+        changed["load_control"] = {k: v.model_dump() for k, v in new.load_control.items()}
+    return changed
+
+
 def _apply_payload(
     updates: dict[str, DerStatusUpdate],
-    der: Der,
+    device_id: str,
     p: m.ReportPayload,
     at: datetime,
-    telemetry: Telemetry | None,
+    info: RidInfo,
 ) -> None:
-    u = updates.get(der.device_id)
+    u = updates.get(device_id)
     if u is None:
-        u = updates[der.device_id] = DerStatusUpdate(device_id=der.device_id, at=at)
+        u = updates[device_id] = DerStatusUpdate(device_id=device_id, at=at)
     elif at < u.at:
         return  # an older interval than one already applied
     u.at = at
     if p.value is not None:
         u.values[p.r_id] = LastValue(
-            value=p.value,
-            at=at,
-            report_type=telemetry.report_type if telemetry else None,
-            units=telemetry.units if telemetry else None,
+            value=p.value, at=at, report_type=info.report_type, units=info.units
         )
     if p.status is not None:
         u.status = profile.status_of(p.status, at)
-        max_w, available_w = profile.capacities_of(p.status, telemetry)
+        max_w, available_w = profile.capacities_of(p.status, info.units, info.si_scale)
         if max_w is not None:
             u.max_capacity = max_w
         if available_w is not None:

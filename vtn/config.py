@@ -69,6 +69,49 @@ class CodecConfig(Section):
     validate_inbound: bool = True
 
 
+class ApiConfig(Section):
+    """The HTTP side API (/api/v1) and its bearer-token (JWT) checks."""
+
+    enabled: bool = True
+    # HS256 (shared secret), RS256 or ES256 (public keys)
+    jwt_algorithm: str = Field("HS256", pattern="^(HS256|RS256|ES256)$")
+    # HS256 secret; empty: a development key generated once in data_dir
+    jwt_secret: str = ""
+    # RS256/ES256: a PEM public key file or a JWKS JSON file
+    jwt_public_key_file: str = ""
+    jwks_file: str = ""
+    # private key used by `vtn token issue` for RS256/ES256
+    jwt_private_key_file: str = ""
+    jwt_issuer: str = "oadr-vtn"
+    jwt_audience: str = "oadr-vtn-api"
+    token_ttl_s: int = Field(3600, gt=0)
+
+
+class TlsConfig(Section):
+    """Mutual TLS for the OpenADR endpoints (and the side API)."""
+
+    enabled: bool = False
+    cert_file: str = ""
+    key_file: str = ""
+    # CA bundle VEN client certificates must chain to
+    client_ca_file: str = ""
+    require_client_cert: bool = True
+    min_version: str = Field("TLSv1.2", pattern="^TLSv1\\.[23]$")
+    # OpenSSL cipher string for TLS 1.2; empty: the OpenADR 2.0b suites plus modern ones
+    ciphers: str = ""
+    # behind a TLS-terminating proxy: header carrying the client certificate (PEM,
+    # URL-encoded), honoured only from these proxy addresses
+    client_cert_header: str = ""
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+
+class SignatureConfig(Section):
+    """XML signatures for VENs that registered with oadrXmlSignature=true."""
+
+    # ReplayProtect timestamps older or newer than this are refused
+    replay_window_s: float = Field(300.0, gt=0)
+
+
 class Config(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="VTN_",
@@ -85,6 +128,9 @@ class Config(BaseSettings):
     reports: ReportsConfig = ReportsConfig()
     liveness: LivenessConfig = LivenessConfig()
     codec: CodecConfig = CodecConfig()
+    api: ApiConfig = ApiConfig()
+    tls: TlsConfig = TlsConfig()
+    signatures: SignatureConfig = SignatureConfig()
 
     @classmethod
     def settings_customise_sources(

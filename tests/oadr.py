@@ -17,7 +17,9 @@ async def call(vtn: Vtn, service: str, msg: m.Message) -> m.Message:
     return decode(reply.body)
 
 
-async def register(vtn: Vtn, name: str = "osb-1", **provision: str | None) -> m.CreatedPartyRegistration:
+async def register(
+    vtn: Vtn, name: str = "osb-1", **provision: str | None
+) -> m.CreatedPartyRegistration:
     await provision_ven(vtn.ctx, name=name, **provision)  # type: ignore[arg-type]
     reply = await call(
         vtn, "EiRegisterParty", m.CreatePartyRegistration(request_id="r1", ven_name=name)
@@ -28,8 +30,12 @@ async def register(vtn: Vtn, name: str = "osb-1", **provision: str | None) -> m.
 
 
 def description(
-    r_id: str, resource: str, mrid: str | None, report_type: str = "usage",
-    reading_type: str = "Direct Read", location: tuple[float, float] | None = None,
+    r_id: str,
+    resource: str,
+    mrid: str | None,
+    report_type: str = "usage",
+    reading_type: str = "Direct Read",
+    location: tuple[float, float] | None = None,
     item: bool = True,
 ) -> m.ReportDescription:
     return m.ReportDescription(
@@ -58,8 +64,14 @@ def metadata(ven_id: str, resources: dict[str, str | None]) -> m.RegisterReport:
                 report_name="METADATA_TELEMETRY_STATUS",
                 created_date_time=NOW,
                 descriptions=[
-                    description(f"{res}-status", res, mrid, "x-resourceStatus",
-                                "x-notApplicable", location=(52.5, 13.4))
+                    description(
+                        f"{res}-status",
+                        res,
+                        mrid,
+                        "x-resourceStatus",
+                        "x-notApplicable",
+                        location=(52.5, 13.4),
+                    )
                     for res, mrid in resources.items()
                 ],
             ),
@@ -75,8 +87,9 @@ def metadata(ven_id: str, resources: dict[str, str | None]) -> m.RegisterReport:
     )
 
 
-def status_payload(r_id: str, online: bool = True, cap_max: float = 3.0,
-                   cap_now: float = 1.5) -> m.ReportPayload:
+def status_payload(
+    r_id: str, online: bool = True, cap_max: float = 3.0, cap_now: float = 1.5
+) -> m.ReportPayload:
     return m.ReportPayload(
         r_id=r_id,
         status=m.ResourceStatus(
@@ -87,8 +100,9 @@ def status_payload(r_id: str, online: bool = True, cap_max: float = 3.0,
     )
 
 
-def update(ven_id: str, rr_id: str, spec: str, payloads: list[m.ReportPayload],
-           at: datetime = NOW) -> m.UpdateReport:
+def update(
+    ven_id: str, rr_id: str, spec: str, payloads: list[m.ReportPayload], at: datetime = NOW
+) -> m.UpdateReport:
     return m.UpdateReport(
         request_id="upd-1",
         ven_id=ven_id,

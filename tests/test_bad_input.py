@@ -53,9 +53,10 @@ async def test_body_over_limit_is_413_before_parsing(served: Served) -> None:
         for _ in range(limit // 65536 + 2):
             yield b"y" * 65536
 
-    async with aiohttp.ClientSession() as s, s.post(
-        f"{served.url}/EiReport", data=chunks(), headers=XML
-    ) as r:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(f"{served.url}/EiReport", data=chunks(), headers=XML) as r,
+    ):
         assert r.status == 413
 
 

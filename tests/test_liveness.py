@@ -41,13 +41,22 @@ async def test_silent_ven_goes_stale_then_offline_and_returns(vtn: Vtn, clock: F
     reply = await call(vtn, "OadrPoll", m.Poll(ven_id=ven_id))
     assert isinstance(reply, m.RegisterReport)
     assert await liveness(vtn, ven_id) == ("online", ["online", "online"])
-    moves = [(e.data["from"], e.data["to"]) for e in await vtn.store.read_log()
-             if e.kind == "ven.liveness"]
-    assert moves == [("offline", "online"), ("online", "stale"), ("stale", "offline"),
-                     ("offline", "online")]
+    moves = [
+        (e.data["from"], e.data["to"])
+        for e in await vtn.store.read_log()
+        if e.kind == "ven.liveness"
+    ]
+    assert moves == [
+        ("offline", "online"),
+        ("online", "stale"),
+        ("stale", "offline"),
+        ("offline", "online"),
+    ]
 
 
-async def test_polling_ven_stays_online_without_a_write_per_poll(vtn: Vtn, clock: FakeClock) -> None:
+async def test_polling_ven_stays_online_without_a_write_per_poll(
+    vtn: Vtn, clock: FakeClock
+) -> None:
     ven_id = await osb(vtn)
     store = vtn.store
     assert isinstance(store, SqliteStore)
@@ -68,10 +77,18 @@ async def test_der_offline_by_its_own_status_stays_offline_when_ven_returns(
     vtn: Vtn, clock: FakeClock
 ) -> None:
     ven_id = await osb(vtn)
-    rr = next(r for r in await vtn.store.report_requests_of_ven(ven_id)
-              if r.report_specifier_id == "status-spec")
-    await call(vtn, "EiReport", update(ven_id, rr.report_request_id, "status-spec",
-                                       [status_payload("pv-status", online=False)]))
+    rr = next(
+        r
+        for r in await vtn.store.report_requests_of_ven(ven_id)
+        if r.report_specifier_id == "status-spec"
+    )
+    await call(
+        vtn,
+        "EiReport",
+        update(
+            ven_id, rr.report_request_id, "status-spec", [status_payload("pv-status", online=False)]
+        ),
+    )
     clock.advance(1000)
     await sweep(vtn.ctx)
     await call(vtn, "OadrPoll", m.Poll(ven_id=ven_id))
@@ -91,8 +108,11 @@ async def test_two_processes_sweeping_one_store_log_each_transition_once(
 
         results = await asyncio.gather(sweep(vtn.ctx), sweep(other.ctx))
         assert sorted(len(r) for r in results) == [0, 1]
-        stale = [e for e in await vtn.store.read_log() if e.kind == "ven.liveness"
-                 and e.data["to"] == "stale"]
+        stale = [
+            e
+            for e in await vtn.store.read_log()
+            if e.kind == "ven.liveness" and e.data["to"] == "stale"
+        ]
         assert len(stale) == 1 and stale[0].ven_id == ven_id
     finally:
         await other.stop()

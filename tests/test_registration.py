@@ -41,9 +41,16 @@ async def test_provisioned_ven_registers_and_gets_vtn_register_report_on_poll(vt
 
 async def test_reregistration_with_registration_id_keeps_ids(vtn: Vtn) -> None:
     first = await register(vtn)
-    again = await call(vtn, "EiRegisterParty", m.CreatePartyRegistration(
-        request_id="r2", ven_id=first.ven_id, registration_id=first.registration_id,
-        ven_name="osb-1"))
+    again = await call(
+        vtn,
+        "EiRegisterParty",
+        m.CreatePartyRegistration(
+            request_id="r2",
+            ven_id=first.ven_id,
+            registration_id=first.registration_id,
+            ven_name="osb-1",
+        ),
+    )
     assert isinstance(again, m.CreatedPartyRegistration)
     assert again.response.code == 200 and again.response.request_id == "r2"
     assert (again.ven_id, again.registration_id) == (first.ven_id, first.registration_id)
@@ -52,8 +59,13 @@ async def test_reregistration_with_registration_id_keeps_ids(vtn: Vtn) -> None:
 async def test_wrong_registration_id_is_452_and_changes_nothing(vtn: Vtn) -> None:
     first = await register(vtn)
     before = await vtn.store.get_ven(first.ven_id or "")
-    reply = await call(vtn, "EiRegisterParty", m.CreatePartyRegistration(
-        request_id="r3", ven_id=first.ven_id, registration_id="not-mine", ven_name="osb-1"))
+    reply = await call(
+        vtn,
+        "EiRegisterParty",
+        m.CreatePartyRegistration(
+            request_id="r3", ven_id=first.ven_id, registration_id="not-mine", ven_name="osb-1"
+        ),
+    )
     assert isinstance(reply, m.CreatedPartyRegistration)
     assert reply.response.code == 452 and reply.response.request_id == "r3"
     assert reply.ven_id is None and reply.registration_id is None
@@ -65,8 +77,9 @@ async def test_ven_that_lost_state_gets_its_ven_id_back_and_keeps_ders(vtn: Vtn)
     ven_id = first.ven_id or ""
     await call(vtn, "EiReport", metadata(ven_id, {"boiler": "Water_Heater", "pv": "PV"}))
     ders_before = {d.device_id for d in await vtn.store.ders_of_ven(ven_id)}
-    again = await call(vtn, "EiRegisterParty",
-                       m.CreatePartyRegistration(request_id="r4", ven_name="osb-1"))
+    again = await call(
+        vtn, "EiRegisterParty", m.CreatePartyRegistration(request_id="r4", ven_name="osb-1")
+    )
     assert isinstance(again, m.CreatedPartyRegistration) and again.response.code == 200
     assert again.ven_id == ven_id and again.registration_id != first.registration_id
     await call(vtn, "EiReport", metadata(ven_id, {"boiler": "Water_Heater", "pv": "PV"}))
@@ -77,8 +90,9 @@ async def test_ven_that_lost_state_gets_its_ven_id_back_and_keeps_ders(vtn: Vtn)
 
 
 async def test_unknown_ven_is_refused_when_enrollment_is_closed(vtn: Vtn) -> None:
-    reply = await call(vtn, "EiRegisterParty",
-                       m.CreatePartyRegistration(request_id="r5", ven_name="stranger"))
+    reply = await call(
+        vtn, "EiRegisterParty", m.CreatePartyRegistration(request_id="r5", ven_name="stranger")
+    )
     assert isinstance(reply, m.CreatedPartyRegistration)
     assert reply.response.code == 463
     assert reply.ven_id is None and reply.registration_id is None
@@ -89,8 +103,9 @@ async def test_open_enrollment_uses_default_tenant(vtn: Vtn) -> None:
     vtn.config.registration.open_enrollment = True
     vtn.config.registration.default_aggregator_id = "agg-open"
     vtn.config.registration.default_account_id = "acc-open"
-    reply = await call(vtn, "EiRegisterParty",
-                       m.CreatePartyRegistration(request_id="r6", ven_name="newcomer"))
+    reply = await call(
+        vtn, "EiRegisterParty", m.CreatePartyRegistration(request_id="r6", ven_name="newcomer")
+    )
     assert isinstance(reply, m.CreatedPartyRegistration) and reply.response.code == 200
     ven = await vtn.store.get_ven(reply.ven_id or "")
     assert ven is not None and ven.ven_name == "newcomer"
@@ -99,17 +114,29 @@ async def test_open_enrollment_uses_default_tenant(vtn: Vtn) -> None:
 
 async def test_push_model_is_refused(vtn: Vtn) -> None:
     await admin.provision_ven(vtn.ctx, name="pusher")
-    reply = await call(vtn, "EiRegisterParty", m.CreatePartyRegistration(
-        request_id="r7", ven_name="pusher", http_pull_model=False,
-        transport_address="http://10.0.0.1/"))
+    reply = await call(
+        vtn,
+        "EiRegisterParty",
+        m.CreatePartyRegistration(
+            request_id="r7",
+            ven_name="pusher",
+            http_pull_model=False,
+            transport_address="http://10.0.0.1/",
+        ),
+    )
     assert isinstance(reply, m.CreatedPartyRegistration) and reply.response.code == 451
 
 
 async def test_ven_cancels_its_registration(vtn: Vtn) -> None:
     reg = await register(vtn)
     ven_id = reg.ven_id or ""
-    reply = await call(vtn, "EiRegisterParty", m.CancelPartyRegistration(
-        request_id="c1", registration_id=reg.registration_id or "", ven_id=ven_id))
+    reply = await call(
+        vtn,
+        "EiRegisterParty",
+        m.CancelPartyRegistration(
+            request_id="c1", registration_id=reg.registration_id or "", ven_id=ven_id
+        ),
+    )
     assert isinstance(reply, m.CanceledPartyRegistration)
     assert reply.response.code == 200 and reply.registration_id == reg.registration_id
     ven = await vtn.store.get_ven(ven_id)
@@ -121,8 +148,11 @@ async def test_ven_cancels_its_registration(vtn: Vtn) -> None:
 
 async def test_cancel_with_wrong_registration_id_is_452(vtn: Vtn) -> None:
     reg = await register(vtn)
-    reply = await call(vtn, "EiRegisterParty", m.CancelPartyRegistration(
-        request_id="c2", registration_id="other", ven_id=reg.ven_id))
+    reply = await call(
+        vtn,
+        "EiRegisterParty",
+        m.CancelPartyRegistration(request_id="c2", registration_id="other", ven_id=reg.ven_id),
+    )
     assert isinstance(reply, m.CanceledPartyRegistration) and reply.response.code == 452
     ven = await vtn.store.get_ven(reg.ven_id or "")
     assert ven is not None and ven.registered
@@ -136,9 +166,15 @@ async def test_vtn_initiated_cancel_goes_out_on_poll(vtn: Vtn) -> None:
     msg = await poll(vtn, ven_id)
     assert isinstance(msg, m.CancelPartyRegistration)
     assert msg.registration_id == reg.registration_id and msg.ven_id == ven_id
-    ack = await call(vtn, "EiRegisterParty", m.CanceledPartyRegistration(
-        response=m.EiResponse(200, "OK", msg.request_id),
-        registration_id=reg.registration_id, ven_id=ven_id))
+    ack = await call(
+        vtn,
+        "EiRegisterParty",
+        m.CanceledPartyRegistration(
+            response=m.EiResponse(200, "OK", msg.request_id),
+            registration_id=reg.registration_id,
+            ven_id=ven_id,
+        ),
+    )
     assert isinstance(ack, m.Response) and ack.response.code == 200
     ven = await vtn.store.get_ven(ven_id)
     assert ven is not None and not ven.registered
@@ -148,9 +184,15 @@ async def test_vtn_initiated_cancel_goes_out_on_poll(vtn: Vtn) -> None:
 
 async def test_unsolicited_canceled_registration_is_out_of_sequence(vtn: Vtn) -> None:
     reg = await register(vtn)
-    reply = await call(vtn, "EiRegisterParty", m.CanceledPartyRegistration(
-        response=m.EiResponse(200, "OK", "x"), registration_id=reg.registration_id,
-        ven_id=reg.ven_id))
+    reply = await call(
+        vtn,
+        "EiRegisterParty",
+        m.CanceledPartyRegistration(
+            response=m.EiResponse(200, "OK", "x"),
+            registration_id=reg.registration_id,
+            ven_id=reg.ven_id,
+        ),
+    )
     assert isinstance(reply, m.Response) and reply.response.code == 450
     ven = await vtn.store.get_ven(reg.ven_id or "")
     assert ven is not None and ven.registered
@@ -163,8 +205,7 @@ async def test_reregistration_request_goes_out_on_poll(vtn: Vtn) -> None:
     await admin.request_reregistration(vtn.ctx, ven_id)
     msg = await poll(vtn, ven_id)
     assert isinstance(msg, m.RequestReregistration) and msg.ven_id == ven_id
-    ack = await call(vtn, "EiRegisterParty",
-                     m.Response(m.EiResponse(200, "OK", ""), ven_id=ven_id))
+    ack = await call(vtn, "EiRegisterParty", m.Response(m.EiResponse(200, "OK", ""), ven_id=ven_id))
     assert isinstance(ack, m.Response) and ack.response.code == 200
 
 
@@ -174,8 +215,7 @@ async def test_outbox_is_fifo(vtn: Vtn) -> None:
     await admin.request_reregistration(vtn.ctx, ven_id)
     await admin.cancel_registration(vtn.ctx, ven_id)
     got = [type(await poll(vtn, ven_id)) for _ in range(4)]
-    assert got == [m.RegisterReport, m.RequestReregistration, m.CancelPartyRegistration,
-                   m.Response]
+    assert got == [m.RegisterReport, m.RequestReregistration, m.CancelPartyRegistration, m.Response]
 
 
 async def test_poll_from_unknown_ven_is_463(vtn: Vtn) -> None:

@@ -43,7 +43,9 @@ async def run_server(config: Config, reuse_port: bool = False) -> None:
 
 
 def _worker(config: Config) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     _use_uvloop()
     asyncio.run(run_server(config, reuse_port=True))
 

@@ -14,7 +14,9 @@ async def request_event(
     ctx: Context, msg: m.RequestEvent, fingerprint: str | None = None
 ) -> m.DistributeEvent:
     await registered_ven(ctx, msg.ven_id, fingerprint)
-    return m.DistributeEvent(request_id=msg.request_id, vtn_id=ctx.vtn_id, response=ok(msg.request_id))
+    return m.DistributeEvent(
+        request_id=msg.request_id, vtn_id=ctx.vtn_id, response=ok(msg.request_id)
+    )
 
 
 async def created_event(
@@ -26,14 +28,18 @@ async def created_event(
     return m.Response(ok(msg.response.request_id), ven_id=ven.ven_id)
 
 
-async def create_opt(ctx: Context, msg: m.CreateOpt, fingerprint: str | None = None) -> m.CreatedOpt:
+async def create_opt(
+    ctx: Context, msg: m.CreateOpt, fingerprint: str | None = None
+) -> m.CreatedOpt:
     await registered_ven(ctx, msg.ven_id, fingerprint)
     if msg.event_id is not None:
         raise OadrError(m.INVALID_ID, f"unknown eventID {msg.event_id}")
     raise OadrError(m.NOT_ALLOWED, "opt schedules are not supported yet")
 
 
-async def cancel_opt(ctx: Context, msg: m.CancelOpt, fingerprint: str | None = None) -> m.CanceledOpt:
+async def cancel_opt(
+    ctx: Context, msg: m.CancelOpt, fingerprint: str | None = None
+) -> m.CanceledOpt:
     await registered_ven(ctx, msg.ven_id, fingerprint)
     raise OadrError(m.INVALID_ID, f"unknown optID {msg.opt_id}")
 

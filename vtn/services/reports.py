@@ -37,7 +37,9 @@ def check_metadata(reports: list[m.Report]) -> None:
     specifiers: set[str] = set()
     for report in reports:
         if report.report_specifier_id in specifiers:
-            raise OadrError(m.INVALID_DATA, f"duplicate reportSpecifierID {report.report_specifier_id}")
+            raise OadrError(
+                m.INVALID_DATA, f"duplicate reportSpecifierID {report.report_specifier_id}"
+            )
         specifiers.add(report.report_specifier_id)
         r_ids: set[str] = set()
         for d in report.descriptions:
@@ -50,8 +52,12 @@ def check_metadata(reports: list[m.Report]) -> None:
 
 def granularity_for(report: m.Report, wanted_s: float) -> float:
     """The wanted granularity, clamped to what the VEN offers (never below min period)."""
-    mins = [d.sampling_rate.min_period.total_seconds() for d in report.descriptions if d.sampling_rate]
-    maxs = [d.sampling_rate.max_period.total_seconds() for d in report.descriptions if d.sampling_rate]
+    mins = [
+        d.sampling_rate.min_period.total_seconds() for d in report.descriptions if d.sampling_rate
+    ]
+    maxs = [
+        d.sampling_rate.max_period.total_seconds() for d in report.descriptions if d.sampling_rate
+    ]
     g = wanted_s
     if maxs:
         g = min(g, min(maxs))
@@ -83,9 +89,7 @@ def plan_requests(
     return out
 
 
-def wire_request(
-    rec: ReportRequestRecord, reading_types: dict[str, str]
-) -> m.ReportRequest:
+def wire_request(rec: ReportRequestRecord, reading_types: dict[str, str]) -> m.ReportRequest:
     return m.ReportRequest(
         report_request_id=rec.report_request_id,
         report_specifier_id=rec.report_specifier_id,
@@ -160,9 +164,7 @@ async def register_report(
     )
 
 
-def _der_log(
-    kind: str, der: Der | DerRef, ven: Ven, at: datetime, **data: object
-) -> LogEntry:
+def _der_log(kind: str, der: Der | DerRef, ven: Ven, at: datetime, **data: object) -> LogEntry:
     return LogEntry(
         kind=kind,
         at=at,
@@ -292,7 +294,13 @@ async def canceled_report(
                 (ven.ven_id, rr.report_request_id, ReportRequestState.CANCELLED)
             )
             batch.log.append(
-                log("report.cancelled", ven, now, actor="ven", report_request_id=rr.report_request_id)
+                log(
+                    "report.cancelled",
+                    ven,
+                    now,
+                    actor="ven",
+                    report_request_id=rr.report_request_id,
+                )
             )
     if batch:
         await ctx.store.commit(batch)

@@ -218,13 +218,12 @@ async def update_report(
 
 
 def _status_changes(old: DerStatus, new: DerStatus) -> dict[str, object]:
+    """Changes worth a log line: online and manual override (not every capacity tick)."""
     changed: dict[str, object] = {
         k: getattr(new, k)
         for k in ("online", "manual_override")
         if getattr(new, k) != getattr(old, k)
     }
-    if new.load_control != old.load_control:
-        changed["load_control"] = {k: v.model_dump() for k, v in new.load_control.items()}
     return changed
 
 

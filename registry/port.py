@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from registry.discovery import DerPatch, DerStats, DiscoveryQuery, LogQuery, Page
 from registry.models import (
     Der,
     DerStatus,
@@ -139,6 +140,29 @@ class Store(Protocol):
     async def der_refs_of_ven(self, ven_id: str) -> list[DerRef]: ...
     async def list_ders(self, query: DerQuery, scope: Scope) -> list[Der]: ...
     async def count_ders(self, scope: Scope) -> int: ...
+
+    # discovery (side API); see registry.discovery for the query, plan and cursor
+    async def find_ders(self, query: DiscoveryQuery, scope: Scope) -> Page:
+        """One keyset page of DERs matching the query inside the scope (geo: distance_m)."""
+        ...
+
+    async def der_stats(self, scope: Scope) -> DerStats: ...
+
+    async def patch_der(
+        self, device_id: str, patch: DerPatch, scope: Scope, *, actor: str,
+        if_version: int | None = None,
+    ) -> Der | None:
+        """Change user-owned fields atomically, bump version, log ``der.changed``.
+
+        None when the DER is not visible in the scope; :class:`Conflict` when
+        ``if_version`` is given and no longer current.
+        """
+        ...
+
+    async def find_ven(self, ven_id: str, scope: Scope) -> Ven | None: ...
+    async def find_log(self, query: LogQuery, scope: Scope) -> list[LogEntry]:
+        """Log entries after ``query.after``, filtered by kind/VEN/device and the scope."""
+        ...
 
     # reports
     async def report_specs_of_ven(self, ven_id: str) -> list[ReportSpec]: ...

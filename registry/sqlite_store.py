@@ -22,6 +22,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from registry.discovery import (
+    DerPatch,
+    DerStats,
+    DiscoveryQuery,
+    Hit,
+    LogQuery,
+    Page,
+    encode_cursor,
+    haversine_m,
+    plan,
+)
+from registry.discovery_sql import compile_count, compile_find, scope_where
 from registry.models import (
     Der,
     DerStatus,
@@ -37,6 +49,7 @@ from registry.models import (
 from registry.port import (
     SERVICE,
     Batch,
+    Conflict,
     DerQuery,
     DerRef,
     DerStatusUpdate,
@@ -133,6 +146,10 @@ CREATE TABLE IF NOT EXISTS log (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS log_ven ON log(ven_id, seq);
+CREATE INDEX IF NOT EXISTS log_aggregator ON log(aggregator_id, seq);
+CREATE INDEX IF NOT EXISTS log_account ON log(account_id, seq);
+CREATE INDEX IF NOT EXISTS log_device ON log(device_id, seq);
+CREATE INDEX IF NOT EXISTS log_kind ON log(kind, seq);
 """
 
 DER_COLUMNS = (
@@ -144,7 +161,8 @@ DER_COLUMNS = (
 # metadata a new METADATA report may change; user-set fields (flags, name, location) stay
 DER_METADATA_UPDATE = (
     "device_class=excluded.device_class, device_type=excluded.device_type, "
-    "max_capacity=coalesce(excluded.max_capacity, max_capacity), aggregator_id=excluded.aggregator_id, "
+    "max_capacity=coalesce(excluded.max_capacity, max_capacity), "
+    "aggregator_id=excluded.aggregator_id, "
     "account_id=excluded.account_id, updated_at=excluded.updated_at, version=version+1, "
     "lat=coalesce(lat, excluded.lat), lon=coalesce(lon, excluded.lon), "
     "doc=json_set(excluded.doc, '$.device_name', json_extract(doc, '$.device_name'), "
@@ -190,6 +208,7 @@ class SqliteStore:
         db.execute(f"PRAGMA synchronous={self.synchronous}")
         db.execute("PRAGMA busy_timeout=10000")
         db.execute("PRAGMA foreign_keys=OFF")
+        db.create_function("haversine_m", 4, haversine_m, deterministic=True)
         with _immediate(db):
             for statement in SCHEMA.split(";"):
                 if statement.strip():
@@ -320,6 +339,128 @@ class SqliteStore:
     async def count_ders(self, scope: Scope = SERVICE) -> int:
         where, params = _scope_where(scope)
         return self.db.execute(f"SELECT count(*) FROM ders WHERE {where}", params).fetchone()[0]
+
+    # --- discovery (side API) ------------------------------------------------------
+
+    async def find_ders(self, query: DiscoveryQuery, scope: Scope = SERVICE) -> Page:
+        p = plan(query)
+        sql, params = compile_find(query, scope, p, DER_COLUMNS)
+        rows = self.db.execute(sql, params).fetchall()
+        n, n_keys = len(_DER_NAMES), len(p.sort)
+        more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        distance_at = [k for k, _ in p.sort].index("distance_m") if query.near else -1
+        items = [
+            Hit(self._der(r[:n]), r[n + distance_at] if distance_at >= 0 else None) for r in rows
+        ]
+        if query.near is not None and distance_at < 0:  # not sorted by distance: compute
+            lat, lon = query.near
+            for hit in items:
+                loc = hit.der.location
+                hit.distance_m = haversine_m(loc.lat, loc.lon, lat, lon) if loc else None
+        cursor = encode_cursor(p.signature, list(rows[-1][n : n + n_keys])) if more else None
+        total = None
+        if query.total:
+            count_sql, count_params = compile_count(query, scope)
+            total = self.db.execute(count_sql, count_params).fetchone()[0]
+        return Page(items, cursor, total)
+
+    async def der_stats(self, scope: Scope = SERVICE) -> DerStats:
+        where, params = _scope_where(scope)
+        rows = self.db.execute(
+            "SELECT device_class, device_type, liveness, count(*) FROM ders "
+            f"WHERE {where} GROUP BY 1, 2, 3",
+            params,
+        ).fetchall()
+        stats = DerStats(total=0)
+        for device_class, device_type, liveness, n in rows:
+            stats.total += n
+            for bucket, key in (
+                (stats.by_class, device_class),
+                (stats.by_type, device_type),
+                (stats.by_liveness, liveness),
+            ):
+                bucket[key] = bucket.get(key, 0) + n
+        return stats
+
+    async def patch_der(
+        self, device_id: str, patch: DerPatch, scope: Scope = SERVICE, *, actor: str,
+        if_version: int | None = None,
+    ) -> Der | None:
+        db = self.db
+        changes = patch.changes()
+        where, params = _scope_where(scope)
+        with _immediate(db):
+            row = db.execute(
+                f"SELECT {DER_COLUMNS} FROM ders WHERE device_id=? AND {where}",
+                (device_id, *params),
+            ).fetchone()
+            if row is None:
+                return None
+            der = self._der(row)
+            if if_version is not None and der.version != if_version:
+                raise Conflict(f"version is {der.version}, not {if_version}")
+            diff = {
+                k: {"from": _plain(getattr(der, k)), "to": _plain(v)}
+                for k, v in changes.items()
+                if getattr(der, k) != v
+            }
+            if not diff:
+                return der
+            now = time.time()
+            new = der.model_copy(update=changes)
+            loc = new.location
+            cur = db.execute(
+                "UPDATE ders SET availability=?, dr_availability=?, marketplace_availability=?, "
+                "device_name=?, lat=?, lon=?, updated_at=?, version=version+1, "
+                "doc=json_set(doc, '$.device_name', ?, '$.location', json(?)) "
+                "WHERE device_id=? AND version=?",
+                (
+                    int(new.availability), int(new.dr_availability),
+                    int(new.marketplace_availability), new.device_name,
+                    loc.lat if loc else None, loc.lon if loc else None, now,
+                    new.device_name, loc.model_dump_json() if loc else "null",
+                    device_id, der.version,
+                ),
+            )
+            if cur.rowcount != 1:  # another process won between SELECT and UPDATE
+                raise Conflict("DER changed concurrently")
+            self._append_log([
+                LogEntry(
+                    kind="der.changed", at=_dt(now) or datetime.now(UTC), actor=actor,
+                    ven_id=der.ven_id, device_id=device_id, aggregator_id=der.aggregator_id,
+                    account_id=der.account_id,
+                    data={"changes": diff, "version": der.version + 1},
+                )
+            ])
+            row = db.execute(
+                f"SELECT {DER_COLUMNS} FROM ders WHERE device_id=?", (device_id,)
+            ).fetchone()
+            return self._der(row)
+
+    async def find_ven(self, ven_id: str, scope: Scope = SERVICE) -> Ven | None:
+        where, params = _scope_where(scope)
+        row = self.db.execute(
+            f"{self._VEN_SELECT} WHERE ven_id=? AND {where}", (ven_id, *params)
+        ).fetchone()
+        return self._ven(row)
+
+    async def find_log(self, query: LogQuery, scope: Scope = SERVICE) -> list[LogEntry]:
+        where, params = _scope_where(scope)
+        clauses, args = ["seq > ?", where], [query.after, *params]
+        if query.kind:
+            clauses.append(f"kind IN ({','.join('?' * len(query.kind))})")
+            args.extend(query.kind)
+        for column in ("ven_id", "device_id"):
+            value = getattr(query, column)
+            if value is not None:
+                clauses.append(f"{column}=?")
+                args.append(value)
+        rows = self.db.execute(
+            f"{_LOG_SELECT} WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT ?",
+            (*args, query.limit),
+        ).fetchall()
+        return [_log_entry(r) for r in rows]
 
     # --- reports --------------------------------------------------------------
 
@@ -529,29 +670,13 @@ class SqliteStore:
     async def read_log(
         self, after: int = 0, limit: int = 100, ven_id: str | None = None
     ) -> list[LogEntry]:
-        sql = (
-            "SELECT seq, at, kind, actor, ven_id, device_id, aggregator_id, account_id, data "
-            "FROM log WHERE seq > ?"
-        )
+        sql = f"{_LOG_SELECT} WHERE seq > ?"
         params: list[Any] = [after]
         if ven_id is not None:
             sql += " AND ven_id=?"
             params.append(ven_id)
         rows = self.db.execute(f"{sql} ORDER BY seq LIMIT ?", (*params, limit)).fetchall()
-        return [
-            LogEntry(
-                seq=r[0],
-                at=_dt(r[1]),
-                kind=r[2],
-                actor=r[3],
-                ven_id=r[4],
-                device_id=r[5],
-                aggregator_id=r[6],
-                account_id=r[7],
-                data=json.loads(r[8]),
-            )
-            for r in rows
-        ]
+        return [_log_entry(r) for r in rows]
 
     async def last_seq(self) -> int:
         return self.db.execute("SELECT coalesce(max(seq), 0) FROM log").fetchone()[0]
@@ -634,6 +759,21 @@ class SqliteStore:
 
 
 _DER_NAMES = tuple(c.strip() for c in DER_COLUMNS.split(","))
+_LOG_SELECT = (
+    "SELECT seq, at, kind, actor, ven_id, device_id, aggregator_id, account_id, data FROM log"
+)
+_scope_where = scope_where
+
+
+def _log_entry(r: tuple[Any, ...]) -> LogEntry:
+    return LogEntry(
+        seq=r[0], at=_dt(r[1]), kind=r[2], actor=r[3], ven_id=r[4], device_id=r[5],
+        aggregator_id=r[6], account_id=r[7], data=json.loads(r[8]),
+    )
+
+
+def _plain(value: Any) -> Any:
+    return value.model_dump() if hasattr(value, "model_dump") else value
 
 
 def _der_row(d: Der) -> tuple[Any, ...]:
@@ -668,16 +808,6 @@ def _report_request(row: tuple[str, str]) -> ReportRequestRecord:
     rec = ReportRequestRecord.model_validate_json(row[1])
     rec.state = ReportRequestState(row[0])
     return rec
-
-
-def _scope_where(scope: Scope) -> tuple[str, tuple[Any, ...]]:
-    if scope.role == "service":
-        return "1=1", ()
-    if scope.role == "aggregator" and scope.aggregator_id is not None:
-        return "aggregator_id=?", (scope.aggregator_id,)
-    if scope.role == "prosumer" and scope.account_id is not None:
-        return "account_id=?", (scope.account_id,)
-    return "0=1", ()  # an incomplete scope sees nothing
 
 
 def _liveness_entry(

@@ -1,0 +1,171 @@
+"""Compile a :class:`DiscoveryQuery` to parameterised SQLite over the ``ders`` table.
+
+Only names from the whitelists below ever become SQL text; every value is a parameter.
+Geo: a bounding box on the ``(lat, lon)`` index narrows candidates, then the registered
+``haversine_m`` function gives the exact distance used for filtering and sorting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from registry.discovery import DiscoveryQuery, Plan, radius_box
+from registry.port import Scope
+
+# API field -> column (the whitelist; distance_m is computed)
+COLUMNS = {
+    "device_id": "device_id",
+    "device_name": "device_name",
+    "ven_id": "ven_id",
+    "device_class": "device_class",
+    "device_type": "device_type",
+    "liveness": "liveness",
+    "max_capacity": "max_capacity",
+    "available_capacity": "available_capacity",
+    "updated_at": "updated_at",
+    "aggregator_id": "aggregator_id",
+    "account_id": "account_id",
+    "availability": "availability",
+    "dr_availability": "dr_availability",
+    "marketplace_availability": "marketplace_availability",
+}
+DISTANCE = "haversine_m(lat, lon, ?, ?)"
+
+
+def scope_where(scope: Scope) -> tuple[str, tuple[Any, ...]]:
+    """Tenant filter on a table with aggregator_id / account_id columns."""
+    if scope.role == "service":
+        return "1=1", ()
+    if scope.role == "aggregator" and scope.aggregator_id is not None:
+        return "aggregator_id=?", (scope.aggregator_id,)
+    if scope.role == "prosumer" and scope.account_id is not None:
+        return "account_id=?", (scope.account_id,)
+    return "0=1", ()  # an incomplete scope sees nothing
+
+
+@dataclass
+class Sql:
+    clauses: list[str] = field(default_factory=list)
+    params: list[Any] = field(default_factory=list)
+
+    def add(self, clause: str, *params: Any) -> None:
+        self.clauses.append(clause)
+        self.params.extend(params)
+
+    @property
+    def where(self) -> str:
+        return " AND ".join(self.clauses) or "1=1"
+
+
+def compile_where(query: DiscoveryQuery, scope: Scope) -> Sql:
+    sql = Sql()
+    where, params = scope_where(scope)
+    sql.add(where, *params)
+    for name in ("device_class", "device_type", "ven_id", "aggregator_id", "account_id",
+                 "liveness"):
+        values = getattr(query, name)
+        if values:
+            values = [str(v) for v in values]
+            sql.add(f"{COLUMNS[name]} IN ({','.join('?' * len(values))})", *values)
+    for name in ("availability", "dr_availability", "marketplace_availability"):
+        flag = getattr(query, name)
+        if flag is not None:
+            sql.add(f"{COLUMNS[name]}=?", int(flag))
+    for name in ("max_capacity", "available_capacity"):
+        low, high = getattr(query, f"{name}_min"), getattr(query, f"{name}_max")
+        if low is not None:
+            sql.add(f"{COLUMNS[name]}>=?", low)
+        if high is not None:
+            sql.add(f"{COLUMNS[name]}<=?", high)
+    if query.updated_since is not None:
+        sql.add("updated_at>=?", query.updated_since.timestamp())
+    if query.q is not None:
+        escaped = query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        sql.add("device_name LIKE ? ESCAPE '\\'", f"%{escaped}%")
+    if query.bbox is not None:
+        _box(sql, *query.bbox)
+    if query.near is not None and query.radius_m is not None:
+        lat, lon = query.near
+        _box(sql, *radius_box(lat, lon, query.radius_m))
+        sql.add(f"{DISTANCE}<=?", lat, lon, query.radius_m)
+    return sql
+
+
+def _box(sql: Sql, lat0: float, lon0: float, lat1: float, lon1: float) -> None:
+    sql.add("lat BETWEEN ? AND ?", lat0, lat1)
+    if lon0 <= -180.0 and lon1 >= 180.0:
+        return
+    if lon0 < -180.0:
+        lon0 += 360.0
+    if lon1 > 180.0:
+        lon1 -= 360.0
+    if lon0 <= lon1:
+        sql.add("lon BETWEEN ? AND ?", lon0, lon1)
+    else:  # crosses the antimeridian
+        sql.add("(lon>=? OR lon<=?)", lon0, lon1)
+
+
+def _expr(name: str, query: DiscoveryQuery) -> tuple[str, list[Any]]:
+    if name == "distance_m":
+        assert query.near is not None
+        return DISTANCE, list(query.near)
+    return COLUMNS[name], []
+
+
+def compile_find(
+    query: DiscoveryQuery, scope: Scope, plan: Plan, select: str
+) -> tuple[str, list[Any]]:
+    """SELECT of one page (limit+1 rows to learn whether another page follows).
+
+    The sort values of each row are appended as extra columns, for the next cursor.
+    """
+    sql = compile_where(query, scope)
+    exprs = [(_expr(name, query), desc) for name, desc in plan.sort]
+    if plan.after is not None:
+        _keyset(sql, exprs, plan.after)
+    head_params: list[Any] = []
+    extra = []
+    for (expr, params), _ in exprs:
+        extra.append(expr)
+        head_params.extend(params)
+    order_params: list[Any] = []
+    order = []
+    for (expr, params), desc in exprs:
+        order.append(f"{expr} {'DESC' if desc else 'ASC'}")
+        order_params.extend(params)
+    text = (
+        f"SELECT {select}, {', '.join(extra)} FROM ders WHERE {sql.where} "
+        f"ORDER BY {', '.join(order)} LIMIT ?"
+    )
+    return text, [*head_params, *sql.params, *order_params, query.limit + 1]
+
+
+def _keyset(sql: Sql, exprs: list[tuple[tuple[str, list[Any]], bool]], after: tuple) -> None:
+    """Rows strictly after ``after`` in the sort order (SQLite sorts NULL lowest)."""
+    ors: list[str] = []
+    params: list[Any] = []
+    for i, ((expr, eparams), desc) in enumerate(exprs):
+        parts: list[str] = []
+        for j, ((prev, pparams), _) in enumerate(exprs[:i]):
+            parts.append(f"{prev} IS ?")
+            params.extend([*pparams, after[j]])
+        value = after[i]
+        if value is None:
+            if desc:
+                continue  # NULLs come last in descending order: nothing after them
+            parts.append(f"{expr} IS NOT NULL")
+            params.extend(eparams)
+        elif desc:
+            parts.append(f"({expr}<? OR {expr} IS NULL)")
+            params.extend([*eparams, value, *eparams])
+        else:
+            parts.append(f"{expr}>?")
+            params.extend([*eparams, value])
+        ors.append("(" + " AND ".join(parts) + ")")
+    sql.add("(" + (" OR ".join(ors) or "0=1") + ")", *params)
+
+
+def compile_count(query: DiscoveryQuery, scope: Scope) -> tuple[str, list[Any]]:
+    sql = compile_where(query, scope)
+    return f"SELECT count(*) FROM ders WHERE {sql.where}", sql.params

@@ -282,3 +282,7 @@ def _print_entries(entries: list[Any], as_json: bool) -> None:
 
 if __name__ == "__main__":
     main()
+
+from vtn.cli_certs import certs_group  # noqa: E402
+
+main.add_command(certs_group)

@@ -25,6 +25,8 @@ class HttpConfig(Section):
     workers: int = Field(1, ge=1, le=64)
     # bodies above this are refused (413) before any parsing
     max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
+    # a request body must arrive within this time (slow-body / slowloris defence)
+    body_timeout_s: float = Field(30.0, gt=0)
     # prefix in front of /OpenADR2/Simple/2.0b/...
     path_prefix: str = ""
 

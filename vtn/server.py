@@ -12,6 +12,7 @@ from aiohttp import web
 
 from vtn.app import Vtn
 from vtn.config import Config
+from vtn.security.tls import server_context
 from vtn.transports.http import build_app
 
 log = logging.getLogger(__name__)
@@ -23,13 +24,16 @@ async def run_server(config: Config, reuse_port: bool = False) -> None:
     app = build_app(vtn)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
+    ssl_context = server_context(config.tls) if config.tls.enabled else None
     site = web.TCPSite(
-        runner, config.http.host, config.http.port, reuse_port=reuse_port or None, backlog=1024
+        runner, config.http.host, config.http.port, reuse_port=reuse_port or None, backlog=1024,
+        ssl_context=ssl_context,
     )
     await site.start()
     log.info(
-        "VTN %s listening on http://%s:%d/OpenADR2/Simple/2.0b (pid %d, store %s)",
-        config.vtn_id, config.http.host, config.http.port, os.getpid(),
+        "VTN %s listening on %s://%s:%d/OpenADR2/Simple/2.0b (pid %d, store %s)",
+        config.vtn_id, "https" if ssl_context else "http", config.http.host, config.http.port,
+        os.getpid(),
         config.store.url or config.sqlite_path,
     )
     stop = asyncio.Event()

@@ -10,9 +10,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NoReturn
 
 from registry.models import LogEntry, Ven
-from registry.port import Store
+from registry.port import Batch, Store
 from vtn.codec import messages as m
 from vtn.config import Config
 
@@ -83,9 +84,19 @@ async def registered_ven(ctx: Context, ven_id: str | None, fingerprint: str | No
     if ven is None or not ven.registered:
         raise OadrError(m.NOT_REGISTERED_OR_AUTHORIZED, "VEN is not registered")
     if fingerprint is not None and ven.fingerprint is not None and fingerprint != ven.fingerprint:
-        raise OadrError(m.NOT_REGISTERED_OR_AUTHORIZED, "certificate does not match venID")
+        await fingerprint_mismatch(ctx, ven, fingerprint, "certificate does not match venID")
     await contact(ctx, ven)
     return ven
+
+
+async def fingerprint_mismatch(ctx: Context, ven: Ven, presented: str, detail: str) -> NoReturn:
+    """Refuse with 463 and leave a trace: a certificate claiming another VEN's venID."""
+    entry = log(
+        "security.fingerprint_mismatch", ven, ctx.clock(), actor="ven",
+        presented=presented, expected=ven.fingerprint,
+    )
+    await ctx.store.commit(Batch(log=[entry]))
+    raise OadrError(m.NOT_REGISTERED_OR_AUTHORIZED, detail)
 
 
 async def contact(ctx: Context, ven: Ven) -> None:

@@ -12,6 +12,7 @@ from vtn.services.base import (
     Context,
     OadrError,
     contact,
+    fingerprint_mismatch,
     log,
     new_request_id,
     ok,
@@ -67,7 +68,7 @@ async def create_party_registration(
         raise OadrError(m.NOT_ALLOWED, "only the HTTP pull model is supported")
     ven = await find_registering_ven(ctx, msg, fingerprint)
     if ven is not None and ven.fingerprint and fingerprint and ven.fingerprint != fingerprint:
-        raise OadrError(m.NOT_REGISTERED_OR_AUTHORIZED, "certificate does not match this VEN")
+        await fingerprint_mismatch(ctx, ven, fingerprint, "certificate does not match this VEN")
     batch = Batch()
     if msg.registration_id:
         # re-registration: must name the registration the VTN issued

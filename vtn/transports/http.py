@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
 from aiohttp import web
 
 from vtn.app import Vtn
+from vtn.security import tls
 
 log = logging.getLogger(__name__)
 
 XML_TYPES = {"application/xml", "text/xml"}
 VTN_KEY = web.AppKey("vtn", Vtn)
+PROXIES_KEY = web.AppKey("trusted_proxies", tls.TrustedProxies)
 
 
 def problem(status: int, title: str, detail: str) -> web.Response:
@@ -20,6 +23,23 @@ def problem(status: int, title: str, detail: str) -> web.Response:
     return web.Response(
         status=status, text=json.dumps(body), content_type="application/problem+json"
     )
+
+
+def client_fingerprint(request: web.Request) -> str | None:
+    """Fingerprint of the client certificate: from the TLS connection, or from the
+    configured header when the peer is a trusted TLS-terminating proxy."""
+    cfg = request.app[VTN_KEY].config.tls
+    transport = request.transport
+    if transport is not None:
+        der = tls.peer_der(transport.get_extra_info("ssl_object"))
+        if der is not None:
+            return tls.fingerprint_of(der)
+    header = cfg.client_cert_header
+    if header and request.remote in request.app[PROXIES_KEY]:
+        value = request.headers.get(header)
+        if value:
+            return tls.fingerprint_of(tls.header_der(value))
+    return None
 
 
 async def openadr(request: web.Request) -> web.StreamResponse:
@@ -30,10 +50,16 @@ async def openadr(request: web.Request) -> web.StreamResponse:
     if request.content_length is not None and request.content_length > limit:
         return problem(413, "payload too large", f"limit is {limit} bytes")
     try:
-        body = await request.read()
+        async with asyncio.timeout(vtn.config.http.body_timeout_s):
+            body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return problem(413, "payload too large", f"limit is {limit} bytes")
-    reply = await vtn.engine.handle(request.match_info["service"], body)
+    except TimeoutError:
+        response = problem(408, "request timeout", "the request body arrived too slowly")
+        response.force_close()
+        return response
+    fingerprint = client_fingerprint(request)
+    reply = await vtn.engine.handle(request.match_info["service"], body, fingerprint)
     return web.Response(status=reply.status, body=reply.body, content_type=reply.content_type)
 
 
@@ -44,6 +70,7 @@ async def health(request: web.Request) -> web.Response:
 def build_app(vtn: Vtn, manage_lifecycle: bool = True) -> web.Application:
     app = web.Application(client_max_size=vtn.config.http.max_body_bytes)
     app[VTN_KEY] = vtn
+    app[PROXIES_KEY] = tls.TrustedProxies(vtn.config.tls.trusted_proxies)
     prefix = vtn.config.http.path_prefix.rstrip("/")
     app.router.add_post(prefix + "/OpenADR2/Simple/2.0b/{service}", openadr)
     app.router.add_get("/health", health)

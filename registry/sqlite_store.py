@@ -349,7 +349,8 @@ class SqliteStore:
         n, n_keys = len(_DER_NAMES), len(p.sort)
         more = len(rows) > query.limit
         rows = rows[: query.limit]
-        distance_at = [k for k, _ in p.sort].index("distance_m") if query.near else -1
+        names = [k for k, _ in p.sort]
+        distance_at = names.index("distance_m") if "distance_m" in names else -1
         items = [
             Hit(self._der(r[:n]), r[n + distance_at] if distance_at >= 0 else None) for r in rows
         ]

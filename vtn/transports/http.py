@@ -74,6 +74,10 @@ def build_app(vtn: Vtn, manage_lifecycle: bool = True) -> web.Application:
     prefix = vtn.config.http.path_prefix.rstrip("/")
     app.router.add_post(prefix + "/OpenADR2/Simple/2.0b/{service}", openadr)
     app.router.add_get("/health", health)
+    if vtn.config.api.enabled:
+        from registry.api import mount_api
+
+        mount_api(app, vtn)
     if manage_lifecycle:
 
         async def lifecycle(app: web.Application):  # type: ignore[no-untyped-def]

@@ -1,0 +1,67 @@
+"""The discovery and management side API (/api/v1), mounted next to the OpenADR routes.
+
+It runs as an aiohttp sub-application so its middlewares (bearer auth, problem+json)
+never touch the OpenADR endpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from registry.api.auth import AuthError, Verifier
+from registry.api.errors import Handler, problems
+from registry.api.models import Problem
+from registry.api.openapi import SWAGGER_HTML, build_openapi, swagger_static
+from registry.api.routes import PRINCIPAL, STORE_KEY, operations
+from registry.api.sse import STOP
+
+if TYPE_CHECKING:
+    from vtn.app import Vtn
+
+PREFIX = "/api"
+PUBLIC = {PREFIX + "/v1/openapi.json", PREFIX + "/docs"}
+VERIFIER = web.AppKey("api.verifier", Verifier)
+
+
+@web.middleware
+async def bearer(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path in PUBLIC or request.path.startswith(PREFIX + "/docs/"):
+        return await handler(request)
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError("send Authorization: Bearer <token>")
+    request[PRINCIPAL] = request.app[VERIFIER].verify(token.strip())
+    return await handler(request)
+
+
+def mount_api(app: web.Application, vtn: Vtn) -> None:
+    """Add /api/v1 (and /api/docs) to the VTN's aiohttp application."""
+    api = web.Application(middlewares=[problems, bearer])
+    api[STORE_KEY] = vtn.store
+    api[VERIFIER] = Verifier(vtn.config)  # keys are read once, here
+    api[STOP] = asyncio.Event()
+    ops = operations()
+    for op in ops:
+        api.router.add_route(op.method, op.path, op.handler)
+    spec = json.dumps(build_openapi(ops, Problem, PREFIX))
+
+    async def openapi(_: web.Request) -> web.Response:
+        return web.Response(text=spec, content_type="application/json")
+
+    async def docs(_: web.Request) -> web.Response:
+        html = SWAGGER_HTML.format(base=PREFIX + "/docs", spec=PREFIX + "/v1/openapi.json")
+        return web.Response(text=html, content_type="text/html")
+
+    async def stop_streams(_: Any) -> None:
+        api[STOP].set()
+
+    api.router.add_get("/v1/openapi.json", openapi)
+    api.router.add_get("/docs", docs)
+    api.router.add_static("/docs/static", swagger_static())
+    api.on_shutdown.append(stop_streams)
+    app.add_subapp(PREFIX, api)

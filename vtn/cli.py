@@ -286,3 +286,7 @@ if __name__ == "__main__":
 from vtn.cli_certs import certs_group  # noqa: E402
 
 main.add_command(certs_group)
+
+from vtn.cli_api import token_group  # noqa: E402
+
+main.add_command(token_group)

@@ -9,9 +9,12 @@ reaction to a message first, then persists it in one step (nothing half-written)
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
+
+from pydantic import BaseModel
 
 from registry.discovery import DerPatch, DerStats, DiscoveryQuery, LogQuery, Page
 from registry.models import (
@@ -205,4 +208,11 @@ class Store(Protocol):
         self, now: datetime, stale_after_polls: float, offline_after_polls: float
     ) -> list[LivenessChange]:
         """Mark silent VENs and their DERs stale / offline, logging each transition once."""
+        ...
+
+    # export
+    def iter_all(self, kind: str) -> AsyncIterator[BaseModel]:
+        """Stream every record of one kind (ven, der, report_spec, report_request, outbox,
+        log) as its model, in a stable order, without loading them all (registry.transfer).
+        """
         ...

@@ -16,11 +16,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel
 
 from registry.discovery import (
     DerPatch,
@@ -757,6 +759,45 @@ class SqliteStore:
 
     def iter_table(self, table: str) -> Iterable[tuple[Any, ...]]:
         return self.db.execute(f"SELECT * FROM {table}")
+
+    async def iter_all(self, kind: str) -> AsyncIterator[BaseModel]:
+        """Stream every record of one kind (export), in a stable order, cursor by cursor."""
+        cursor = self.db.execute(_ITER_SQL[kind])
+        try:
+            while rows := cursor.fetchmany(1000):
+                for row in rows:
+                    yield self._iter_parse(kind, row)
+        finally:
+            cursor.close()
+
+    def _iter_parse(self, kind: str, row: tuple[Any, ...]) -> BaseModel:
+        if kind == "ven":
+            ven = self._ven(row)
+            assert ven is not None
+            return ven
+        if kind == "der":
+            return self._der(row)
+        if kind == "report_spec":
+            return ReportSpec.model_validate_json(row[0])
+        if kind == "report_request":
+            return _report_request((row[0], row[1]))
+        if kind == "outbox":
+            return OutboxMessage(seq=row[0], ven_id=row[1], kind=row[2], body=row[3],
+                                 created_at=_dt(row[4]))
+        return LogEntry(seq=row[0], at=_dt(row[1]), kind=row[2], actor=row[3], ven_id=row[4],
+                        device_id=row[5], aggregator_id=row[6], account_id=row[7],
+                        data=json.loads(row[8]))
+
+
+_ITER_SQL = {
+    "ven": f"{SqliteStore._VEN_SELECT} ORDER BY ven_id",
+    "der": f"SELECT {DER_COLUMNS} FROM ders ORDER BY ven_id, resource_id",
+    "report_spec": "SELECT doc FROM report_specs ORDER BY ven_id, report_specifier_id",
+    "report_request": "SELECT state, doc FROM report_requests ORDER BY rowid",
+    "outbox": "SELECT seq, ven_id, kind, body, created_at FROM outbox ORDER BY seq",
+    "log": "SELECT seq, at, kind, actor, ven_id, device_id, aggregator_id, account_id, data "
+    "FROM log ORDER BY seq",
+}
 
 
 _DER_NAMES = tuple(c.strip() for c in DER_COLUMNS.split(","))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from aiohttp import web
 
 from registry.port import Store
+from tests.mongo_server import MongoServer
 from vtn.app import Vtn, make_store
 from vtn.codec import validate
 from vtn.config import Config, load_config
@@ -51,9 +53,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(scope="session")
+def mongo_server() -> Iterator[MongoServer]:
+    """nx-27017 on a free port for the whole session (or TEST_MONGO_URI), stopped at the end."""
+    server = MongoServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_url(mongo_server: MongoServer) -> str:
+    """Base URL of the session's MongoDB (add a database name to use it)."""
+    return mongo_server.base
+
+
 @pytest.fixture
-def config(tmp_path: Path) -> Config:
-    return load_config(None, data_dir=tmp_path / "data", **{"http.port": free_port()})
+def config(tmp_path: Path, request: pytest.FixtureRequest) -> Config:
+    """TEST_STORE=sqlite (default) or mongo: a fresh database per test either way."""
+    overrides: dict[str, object] = {"http.port": free_port()}
+    if os.environ.get("TEST_STORE", "sqlite") == "mongo":
+        server: MongoServer = request.getfixturevalue("mongo_server")
+        overrides["store.url"] = server.url()
+    return load_config(None, data_dir=tmp_path / "data", **overrides)
 
 
 def make_vtn(config: Config, clock: Callable[[], datetime] | None = None, store: Store | None = None,

@@ -1,0 +1,172 @@
+"""``ven-sim``: run a fleet of simulated OSB gateways against a VTN."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.live import Live
+
+from ven_sim.fleet import FleetOptions, build_osbs, rss_mb, run_fleet
+from ven_sim.scenario import ScenarioError, builtin_names, load_scenario
+from ven_sim.stats import Stats
+from ven_sim.view import render
+
+_ISO = re.compile(r"^P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?"
+                  r"(?:(\d+(?:\.\d+)?)S)?)?$")
+_SHORT = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ISO 8601 (PT10S, PT1M30S) or short forms (10m, 3s, 1.5h, 90)."""
+    t = text.strip()
+    iso = _ISO.match(t.upper())
+    if iso and t.upper() != "P" and any(iso.groups()):
+        d, h, mi, s = (float(g) if g else 0.0 for g in iso.groups())
+        return d * 86400 + h * 3600 + mi * 60 + s
+    short = _SHORT.match(t.lower())
+    if short:
+        return float(short.group(1)) * _UNITS[short.group(2)]
+    raise ValueError(f"not a duration: {text!r} (use PT10S, 10s, 5m, 1h)")
+
+
+class Duration(click.ParamType):
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        try:
+            seconds = parse_duration(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+        if seconds <= 0:
+            self.fail("must be positive", param, ctx)
+        return seconds
+
+
+def parse_center(text: str) -> tuple[float, float]:
+    try:
+        lat, lon = (float(x) for x in text.split(","))
+    except ValueError:
+        raise click.BadParameter("use LAT,LON, e.g. 52.52,13.40") from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise click.BadParameter("latitude -90..90, longitude -180..180")
+    return lat, lon
+
+
+@click.group()
+def main() -> None:
+    """Simulated OSB gateways (OpenADR 2.0b VENs with DERs) for load and conformance runs."""
+
+
+@main.command()
+@click.option("--vtn", default="http://127.0.0.1:8080", show_default=True,
+              help="VTN base URL (/OpenADR2/Simple/2.0b is added when missing).")
+@click.option("--vens", default=10, show_default=True, type=click.IntRange(1))
+@click.option("--ders-per-ven", default=4, show_default=True, type=click.IntRange(1, 32))
+@click.option("--poll", type=Duration(), default=None,
+              help="Poll period; default: the VTN's oadrRequestedOadrPollFreq.")
+@click.option("--report", type=Duration(), default=None,
+              help="Longest oadrUpdateReport period; default: what the VTN asks for.")
+@click.option("--duration", type=Duration(), default=None, help="Stop after (default: Ctrl-C).")
+@click.option("--center", default="52.52,13.40", show_default=True,
+              help="LAT,LON the households are spread around.")
+@click.option("--radius-km", default=20.0, show_default=True, type=click.FloatRange(0))
+@click.option("--name-prefix", default="osb-", show_default=True)
+@click.option("--start-index", default=1, show_default=True, type=click.IntRange(0))
+@click.option("--scenario", default="steady", show_default=True,
+              help=f"Built-in ({', '.join(builtin_names())}) or a TOML file.")
+@click.option("--client", type=click.Choice(["oadr", "openleadr"]), default="oadr",
+              show_default=True, help="openleadr: use openleadr's OpenADRClient instead.")
+@click.option("--connections", default=64, show_default=True, type=click.IntRange(1))
+@click.option("--timeout", default=10.0, show_default=True, type=Duration())
+@click.option("--ramp", type=Duration(), default=None,
+              help="Spread first registrations over this time (default: vens/100 s, max 30 s).")
+@click.option("--seed", default=1, show_default=True, type=int)
+@click.option("--validate", is_flag=True, help="XSD-validate every VTN reply.")
+@click.option("--cancel-on-exit", is_flag=True,
+              help="Send oadrCancelPartyRegistration for every VEN when stopping.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Write the summary figures to this file.")
+@click.option("--quiet", is_flag=True, help="No live view (also off when not a TTY).")
+def run(vtn: str, vens: int, ders_per_ven: int, poll: float | None, report: float | None,
+        duration: float | None, center: str, radius_km: float, name_prefix: str,
+        start_index: int, scenario: str, client: str, connections: int, timeout: float,
+        ramp: float | None, seed: int, validate: bool, cancel_on_exit: bool,
+        json_path: Path | None, quiet: bool) -> None:
+    """Start the fleet; Ctrl-C or SIGTERM stops it cleanly and prints a summary."""
+    try:
+        load_scenario(scenario)
+    except ScenarioError as exc:
+        raise click.BadParameter(str(exc), param_hint="--scenario") from None
+    options = FleetOptions(
+        vtn=vtn, vens=vens, ders_per_ven=ders_per_ven, poll_s=poll, report_s=report,
+        duration_s=duration, center=parse_center(center), radius_km=radius_km,
+        name_prefix=name_prefix, start_index=start_index, scenario=scenario, client=client,
+        connections=connections, timeout_s=timeout, ramp_s=ramp, cancel_on_exit=cancel_on_exit,
+        seed=seed, validate=validate,
+    )
+    console = Console(stderr=True)
+    live_view = not quiet and console.is_terminal
+    stats = asyncio.run(_run(options, console if live_view else None))
+    summary = stats.to_dict()
+    if json_path is not None:
+        json_path.write_text(json.dumps(summary, indent=2) + "\n")
+    if not quiet:
+        Console().print(render(stats, "ven-sim summary"))
+    if stats.server_errors:
+        sys.exit(2)
+
+
+async def _run(options: FleetOptions, console: Console | None) -> Stats:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    if console is None:
+        return await run_fleet(options, stop)
+    with Live(console=console, refresh_per_second=2, transient=True) as live:
+        return await run_fleet(options, stop, on_tick=lambda s: live.update(render(s)))
+
+
+@main.command()
+@click.option("--vens", default=100_000, show_default=True, type=click.IntRange(1))
+@click.option("--ders-per-ven", default=4, show_default=True, type=click.IntRange(1, 32))
+def memory(vens: int, ders_per_ven: int) -> None:
+    """Measure what one simulated VEN costs in memory (state only, no traffic)."""
+    import gc
+    import tracemalloc
+
+    gc.collect()
+    before = rss_mb() or 0.0
+    osbs = build_osbs(FleetOptions(vens=vens, ders_per_ven=ders_per_ven))
+    after = rss_mb() or 0.0
+    sample = min(vens, 10_000)
+    tracemalloc.start()
+    kept = build_osbs(FleetOptions(vens=sample, ders_per_ven=ders_per_ven, seed=2))
+    traced, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    click.echo(json.dumps({
+        "vens": len(osbs),
+        "ders_per_ven": ders_per_ven,
+        "rss_mb_before": before,
+        "rss_mb_after": after,
+        "rss_bytes_per_ven": round((after - before) * 2**20 / vens),
+        "traced_bytes_per_ven": round(traced / len(kept)),
+    }, indent=2))
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,516 @@
+"""One OSB gateway: the OpenADR 2.0b VEN state machine of a simulated household.
+
+An :class:`Osb` holds only its registration, report requests and DER list; it does no
+I/O itself. :meth:`Osb.step` runs whatever is due (register, report, poll, scenario
+events) over a :class:`Link` and returns when it next wants to run, so one scheduler
+drives any number of them without a task per VEN.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from ven_sim.devices import Der
+from ven_sim.scenario import Scenario
+from ven_sim.stats import Stats
+from vtn.codec import encode
+from vtn.codec import messages as m
+
+REG, REPORT, EVENT, POLL = "EiRegisterParty", "EiReport", "EiEvent", "OadrPoll"
+STATUS_SPEC, USAGE_SPEC = "osb-status", "osb-usage"
+USAGE_ITEM = m.ItemBase("powerReal", "RealPower", "W", "none", hertz=50.0, voltage=230.0,
+                        ac=True)
+MAX_DRAIN = 20  # messages fetched in one poll cycle before yielding to other VENs
+MAX_INTERVALS = 12  # intervals in one oadrUpdateReport
+INF = float("inf")
+
+UNREGISTERED, REGISTERED, PAUSED, STOPPED = range(4)
+ROLE_NONE, ROLE_FLAP, ROLE_CHURN = range(3)
+
+_ids = itertools.count(1)
+
+
+def request_id() -> str:
+    return f"sim-{next(_ids):x}"
+
+
+def code_of(reply: m.Message | None) -> int | None:
+    """The eiResponse code of a reply (200 for messages without one, None for no reply)."""
+    if reply is None:
+        return None
+    resp = getattr(reply, "response", None)
+    return resp.code if isinstance(resp, m.EiResponse) else m.OK
+
+
+def ok(rid: str) -> m.EiResponse:
+    return m.EiResponse(m.OK, "OK", rid)
+
+
+class Link(Protocol):
+    """How an OSB talks to the VTN: the fleet's HTTP client, or a fake in unit tests."""
+
+    stats: Stats
+
+    async def send(self, service: str, msg: m.Message) -> m.Message | None:
+        """The decoded reply, or None after a transport, HTTP or decode error (counted)."""
+        ...
+
+    async def send_bad(self, kind: str, service: str, body: bytes) -> None:
+        """Post a deliberately broken request and count how the VTN answered."""
+        ...
+
+
+@dataclass
+class Env:
+    """Fleet-wide settings and clocks shared by every OSB."""
+
+    scenario: Scenario
+    poll_s: float | None = None  # overrides the VTN's oadrRequestedOadrPollFreq
+    report_s: float | None = None  # caps the period of oadrUpdateReport
+    rng: random.Random = field(default_factory=random.Random)
+    now: Callable[[], float] = time.monotonic
+    wall_offset: float = 0.0  # wall clock = now() + wall_offset
+    sampling: m.SamplingRate = field(
+        default_factory=lambda: m.SamplingRate(timedelta(seconds=1), timedelta(hours=1))
+    )
+
+    def __post_init__(self) -> None:
+        if not self.wall_offset:
+            self.wall_offset = time.time() - self.now()
+
+    def wall(self, now: float) -> float:
+        return now + self.wall_offset
+
+
+class ActiveReport:
+    """A report request the VTN made: which DERs (bitmask), how often, when next."""
+
+    __slots__ = ("request_id", "status", "mask", "every", "spacing", "due")
+
+    def __init__(self, request_id: str, status: bool, mask: int, every: float,
+                 spacing: float, due: float) -> None:
+        self.request_id = request_id
+        self.status = status
+        self.mask = mask
+        self.every = every
+        self.spacing = spacing
+        self.due = due
+
+
+class Osb:
+    """A simulated OSB gateway (one VEN) with its DERs."""
+
+    __slots__ = ("name", "location", "ders", "role", "ven_id", "registration_id", "state",
+                 "poll_s", "next_poll", "reports", "wake_scenario", "paused_until",
+                 "online", "fails")
+
+    def __init__(self, name: str, location: tuple[float, float], ders: tuple[Der, ...],
+                 role: int = ROLE_NONE) -> None:
+        self.name = name
+        self.location = location
+        self.ders = ders
+        self.role = role
+        self.ven_id: str | None = None
+        self.registration_id: str | None = None
+        self.state = UNREGISTERED
+        self.poll_s = 10.0
+        self.next_poll = 0.0
+        self.reports: list[ActiveReport] | None = None  # None: METADATA not registered
+        self.wake_scenario = INF
+        self.paused_until = 0.0
+        self.online = False
+        self.fails = 0
+
+    # --- stats bookkeeping -------------------------------------------------------------
+
+    def _set_registered(self, link: Link, registered: bool) -> None:
+        was = self.state in (REGISTERED, PAUSED)
+        if registered and not was:
+            link.stats.vens_registered += 1
+            self.state = REGISTERED
+        elif not registered and was:
+            link.stats.vens_registered -= 1
+            self.state = UNREGISTERED
+            self.registration_id = None
+            self.reports = None
+        if not registered:
+            self._set_online(link, False)
+
+    def _set_online(self, link: Link, online: bool) -> None:
+        if online != self.online:
+            link.stats.vens_online += 1 if online else -1
+            self.online = online
+
+    def _exchange(self, link: Link, reply: m.Message | None) -> int | None:
+        """Note how an exchange went; drops the registration when the VTN forgot it."""
+        code = code_of(reply)
+        if code is None:
+            self._set_online(link, False)
+        elif code == m.NOT_REGISTERED_OR_AUTHORIZED:
+            self._set_registered(link, False)
+        elif self.state == REGISTERED:
+            self._set_online(link, True)
+        return code
+
+    # --- the step ------------------------------------------------------------------------
+
+    async def step(self, link: Link, env: Env, now: float) -> float | None:
+        """Do what is due at ``now``; returns the next due time (None: never again)."""
+        if self.state == STOPPED:
+            return None
+        if now >= self.wake_scenario:
+            wake = await self._scenario_event(link, env, now)
+            if wake is not None:
+                return wake
+        if self.state == PAUSED:
+            if now < self.paused_until:
+                return self.paused_until
+            self.state = REGISTERED
+            link.stats.vens_paused -= 1
+            self.next_poll = now
+        if self.state == UNREGISTERED:
+            if not await self.register(link, env, rereg=False):
+                return self._backoff(env)
+        if self.state == REGISTERED and self.reports is None:
+            if not await self.register_reports(link, env):
+                return self._backoff(env)
+        self.fails = 0
+        if self.state == REGISTERED and self.reports:
+            await self._send_reports(link, env, now)
+        if self.state == REGISTERED and env.now() >= self.next_poll:
+            await self.poll(link, env)
+            if self.state == REGISTERED:
+                self.next_poll = env.now() + self.poll_s
+            bad = env.scenario.bad
+            if bad.share and env.rng.random() < bad.share:
+                await self.send_bad(link, env, env.rng.choice(bad.kinds))
+        if self.state == STOPPED:
+            return None
+        if self.state != REGISTERED:
+            return self._backoff(env) if self.state == UNREGISTERED else self.paused_until
+        wake = min(self.next_poll, self.wake_scenario)
+        for r in self.reports or ():
+            wake = min(wake, r.due)
+        return wake
+
+    def _backoff(self, env: Env) -> float:
+        self.fails += 1
+        delay = min(60.0, self.poll_s, 0.5 * 2 ** min(self.fails, 8))
+        return env.now() + delay * (0.75 + 0.5 * env.rng.random())
+
+    # --- registration ----------------------------------------------------------------------
+
+    async def register(self, link: Link, env: Env, rereg: bool) -> bool:
+        """oadrQueryRegistration + oadrCreatePartyRegistration (+ METADATA reports).
+
+        ``rereg`` re-registers under the current registrationID (after
+        oadrRequestReregistration); otherwise the VEN registers afresh by its name.
+        """
+        if not rereg:
+            query = await link.send(REG, m.QueryRegistration(request_id()))
+            if self._exchange(link, query) != m.OK:
+                return False
+        msg = m.CreatePartyRegistration(
+            request_id=request_id(),
+            ven_name=self.name,
+            ven_id=self.ven_id if rereg else None,
+            registration_id=self.registration_id if rereg else None,
+        )
+        reply = await link.send(REG, msg)
+        if (
+            self._exchange(link, reply) != m.OK
+            or not isinstance(reply, m.CreatedPartyRegistration)
+            or not reply.ven_id
+        ):
+            if rereg:  # the VTN forgot us: start again from scratch
+                self._set_registered(link, False)
+            return False
+        self.ven_id = reply.ven_id
+        self.registration_id = reply.registration_id
+        poll = reply.poll_freq.total_seconds() if reply.poll_freq else 0.0
+        self.poll_s = env.poll_s or poll or 10.0
+        self._set_registered(link, True)
+        self._set_online(link, True)
+        link.stats.registrations += 1
+        self.reports = None
+        self.next_poll = env.now()
+        return await self.register_reports(link, env)
+
+    def metadata(self, env: Env) -> m.RegisterReport:
+        """METADATA_TELEMETRY_STATUS and _USAGE: one status and one usage rID per DER."""
+        created = datetime.now(UTC)
+
+        def desc(der: Der, status: bool) -> m.ReportDescription:
+            return m.ReportDescription(
+                r_id=der.status_rid if status else der.usage_rid,
+                report_type="x-resourceStatus" if status else "usage",
+                reading_type="x-notApplicable" if status else "Direct Read",
+                resource_id=der.resource_id,
+                subject_mrids=[der.kind.mrid],
+                item=None if status else USAGE_ITEM,
+                sampling_rate=env.sampling,
+                location=self.location,
+            )
+
+        return m.RegisterReport(
+            request_id=request_id(),
+            ven_id=self.ven_id,
+            reports=[
+                m.Report(
+                    report_specifier_id=spec,
+                    report_name=name,
+                    created_date_time=created,
+                    descriptions=[desc(d, status) for d in self.ders],
+                )
+                for spec, name, status in (
+                    (STATUS_SPEC, "METADATA_TELEMETRY_STATUS", True),
+                    (USAGE_SPEC, "METADATA_TELEMETRY_USAGE", False),
+                )
+            ],
+        )
+
+    async def register_reports(self, link: Link, env: Env) -> bool:
+        reply = await link.send(REPORT, self.metadata(env))
+        if self._exchange(link, reply) != m.OK or not isinstance(reply, m.RegisteredReport):
+            return False
+        self.reports = []
+        pending = self.adopt(reply.report_requests, env)
+        created = await link.send(REPORT, m.CreatedReport(
+            response=ok(reply.response.request_id), pending_report_request_ids=pending,
+            ven_id=self.ven_id,
+        ))
+        self._exchange(link, created)
+        return self.state == REGISTERED
+
+    def _der_mask(self, r_ids: list[str], status: bool) -> int:
+        mask = 0
+        for i, der in enumerate(self.ders):
+            if (der.status_rid if status else der.usage_rid) in r_ids:
+                mask |= 1 << i
+        return mask
+
+    def adopt(self, requests: list[m.ReportRequest], env: Env) -> list[str]:
+        """Start reporting what the VTN asked for; returns the active request IDs."""
+        reports = self.reports if self.reports is not None else []
+        now = env.now()
+        for rr in requests:
+            if rr.report_specifier_id not in (STATUS_SPEC, USAGE_SPEC):
+                continue
+            status = rr.report_specifier_id == STATUS_SPEC
+            mask = self._der_mask([p.r_id for p in rr.specifier_payloads], status)
+            if not mask:
+                continue
+            g = rr.granularity.total_seconds() or env.report_s or 60.0
+            every = rr.report_back_duration.total_seconds() or g
+            if env.report_s is not None:
+                every = min(every, env.report_s)
+            every = max(every, 0.1)
+            spacing = min(g, every)
+            reports = [r for r in reports if r.status != status]
+            # first report soon, spread so that a fleet does not report in lockstep
+            due = now + every * env.rng.random() * 0.2
+            reports.append(ActiveReport(rr.report_request_id, status, mask, every, spacing, due))
+        self.reports = reports
+        return [r.request_id for r in reports]
+
+    # --- reports ---------------------------------------------------------------------------
+
+    def update(self, due: list[ActiveReport], wall: float) -> m.UpdateReport:
+        """oadrUpdateReport with the intervals since the last one (at most MAX_INTERVALS)."""
+        lat_lon = self.location
+        created = datetime.fromtimestamp(wall, UTC)
+        reports = []
+        for r in due:
+            n = max(1, min(MAX_INTERVALS, round(r.every / r.spacing)))
+            ders = [d for i, d in enumerate(self.ders) if r.mask >> i & 1]
+            intervals = []
+            for k in range(n):
+                t = wall - (n - 1 - k) * r.spacing
+                if r.status:
+                    payloads = [m.ReportPayload(d.status_rid, status=d.status(t, lat_lon[1]))
+                                for d in ders]
+                else:
+                    payloads = [m.ReportPayload(d.usage_rid, value=d.power(t, lat_lon[1]))
+                                for d in ders]
+                intervals.append(m.ReportInterval(
+                    payloads, dtstart=datetime.fromtimestamp(t, UTC),
+                    duration=timedelta(seconds=r.spacing),
+                ))
+            reports.append(m.Report(
+                report_specifier_id=STATUS_SPEC if r.status else USAGE_SPEC,
+                report_name="TELEMETRY_STATUS" if r.status else "TELEMETRY_USAGE",
+                created_date_time=created,
+                report_request_id=r.request_id,
+                dtstart=intervals[0].dtstart,
+                duration=timedelta(seconds=r.spacing * n),
+                intervals=intervals,
+            ))
+        return m.UpdateReport(request_id=request_id(), reports=reports, ven_id=self.ven_id)
+
+    async def _send_reports(self, link: Link, env: Env, now: float) -> None:
+        due = [r for r in self.reports or () if r.due <= now]
+        if not due:
+            return
+        for r in due:
+            r.due = r.due + r.every if r.due + r.every > now else now + r.every
+        reply = await link.send(REPORT, self.update(due, env.wall(now)))
+        code = self._exchange(link, reply)
+        if code == m.INVALID_ID and self.reports:
+            # the VTN no longer knows a request (e.g. it cancelled it): register afresh
+            self.reports = None
+        elif isinstance(reply, m.UpdatedReport) and reply.cancel_report is not None:
+            self._drop(reply.cancel_report.report_request_ids)
+
+    def _drop(self, request_ids: list[str]) -> list[str]:
+        self.reports = [r for r in self.reports or () if r.request_id not in request_ids]
+        return [r.request_id for r in self.reports]
+
+    # --- polling ---------------------------------------------------------------------------
+
+    async def poll(self, link: Link, env: Env) -> None:
+        """oadrPoll, handling each delivered message, until the VTN has nothing pending."""
+        for _ in range(MAX_DRAIN):
+            if self.state != REGISTERED or self.ven_id is None:
+                return
+            reply = await link.send(POLL, m.Poll(ven_id=self.ven_id))
+            code = self._exchange(link, reply)
+            if reply is None or isinstance(reply, m.Response) or code != m.OK:
+                return
+            await self.handle(link, env, reply)
+
+    async def handle(self, link: Link, env: Env, msg: m.Message) -> None:
+        """Answer one message the VTN delivered on poll."""
+        ven_id = self.ven_id
+        if isinstance(msg, m.RegisterReport):
+            await self._answer(link, REPORT, m.RegisteredReport(ok(msg.request_id), ven_id=ven_id))
+        elif isinstance(msg, m.CreateReport):
+            if self.reports is None:
+                self.reports = []
+            pending = self.adopt(msg.report_requests, env)
+            await self._answer(link, REPORT, m.CreatedReport(
+                ok(msg.request_id), pending_report_request_ids=pending, ven_id=ven_id))
+        elif isinstance(msg, m.CancelReport):
+            pending = self._drop(msg.report_request_ids)
+            await self._answer(link, REPORT, m.CanceledReport(
+                ok(msg.request_id), pending_report_request_ids=pending, ven_id=ven_id))
+        elif isinstance(msg, m.RequestReregistration):
+            await self._answer(link, REG, m.Response(ok(""), ven_id=ven_id))
+            if self.state == REGISTERED:
+                await self.register(link, env, rereg=True)
+        elif isinstance(msg, m.CancelPartyRegistration):
+            await self._answer(link, REG, m.CanceledPartyRegistration(
+                ok(msg.request_id), registration_id=msg.registration_id, ven_id=ven_id))
+            self._set_registered(link, False)
+            if env.scenario.on_vtn_cancel == "stop":
+                self.state = STOPPED
+                link.stats.vens_stopped += 1
+            else:
+                await self.register(link, env, rereg=False)
+        elif isinstance(msg, m.DistributeEvent):
+            await self._answer_events(link, msg)
+        else:
+            link.stats.errors["unexpected " + m.ELEMENT_NAMES[type(msg)]] += 1
+
+    async def _answer(self, link: Link, service: str, msg: m.Message) -> None:
+        self._exchange(link, await link.send(service, msg))
+
+    async def _answer_events(self, link: Link, msg: m.DistributeEvent) -> None:
+        """oadrCreatedEvent opting in to every event that wants a response."""
+        events: list[Any] = getattr(msg, "events", None) or []
+        responses = [
+            m.EventResponse(ok(msg.request_id), str(ev.event_id),
+                            int(getattr(ev, "modification_number", 0)), "optIn")
+            for ev in events
+            if getattr(ev, "response_required", "always") != "never"
+        ]
+        if responses and self.ven_id:
+            await self._answer(link, EVENT, m.CreatedEvent(
+                ok(msg.request_id), ven_id=self.ven_id, event_responses=responses))
+
+    # --- scenarios ---------------------------------------------------------------------------
+
+    def plan_scenario(self, env: Env, now: float) -> None:
+        sc = env.scenario
+        every = sc.flapping.every_s if self.role == ROLE_FLAP else sc.churn.every_s
+        if self.role != ROLE_NONE:
+            self.wake_scenario = now + every * (0.5 + env.rng.random())
+
+    async def _scenario_event(self, link: Link, env: Env, now: float) -> float | None:
+        """Start a flapping pause or a churn cycle; returns the wake time if one began."""
+        sc = env.scenario
+        if self.state != REGISTERED:
+            self.plan_scenario(env, now)
+            return None
+        if self.role == ROLE_FLAP:
+            self.state = PAUSED
+            link.stats.vens_paused += 1
+            self._set_online(link, False)
+            self.paused_until = now + sc.flapping.pause_s
+            self.plan_scenario(env, self.paused_until)
+            return self.paused_until
+        await self.cancel(link)
+        self.plan_scenario(env, now + sc.churn.down_s)
+        return now + sc.churn.down_s
+
+    async def cancel(self, link: Link) -> None:
+        """oadrCancelPartyRegistration (churn, or --cancel-on-exit)."""
+        if self.state not in (REGISTERED, PAUSED) or not self.registration_id:
+            return
+        if self.state == PAUSED:
+            link.stats.vens_paused -= 1
+            self.state = REGISTERED
+        reply = await link.send(REG, m.CancelPartyRegistration(
+            request_id=request_id(), registration_id=self.registration_id, ven_id=self.ven_id))
+        self._exchange(link, reply)
+        self._set_registered(link, False)
+
+    async def send_bad(self, link: Link, env: Env, kind: str) -> None:
+        """One deliberately wrong request of ``kind`` (see scenarios/steady.toml)."""
+        ven_id = self.ven_id or "none"
+        rng = env.rng
+        if kind == "malformed":
+            body = rng.choice([
+                b"<oadrPayload><oadrSignedObject><oadrPoll>",
+                b"not xml at all",
+                encode(m.Poll(ven_id=ven_id))[:-40],
+            ])
+            await link.send_bad(kind, POLL, body)
+        elif kind == "schema":
+            poll = encode(m.Poll(ven_id=ven_id))
+            choices = [
+                (POLL, poll.replace(b"ei:venID>", b"ei:venId>")),
+                (REG, encode(m.CreatePartyRegistration(request_id(), ven_name=self.name))
+                 .replace(b"simpleHttp", b"carrierPigeon")),
+            ]
+            if self.reports:
+                upd = encode(self.update(self.reports[:1], env.wall(env.now())))
+                choices.append((REPORT, upd.replace(b"<ei:value>", b"<ei:value>x", 1)
+                                if b"<ei:value>" in upd else upd.replace(b"true", b"yes", 1)))
+            service, body = rng.choice(choices)
+            await link.send_bad(kind, service, body)
+        elif kind == "unknown_id":
+            unknown = f"unknown-{rng.getrandbits(32):x}"
+            choices = [
+                (POLL, m.Poll(ven_id=unknown)),
+                (REG, m.CancelPartyRegistration(request_id(), registration_id=unknown,
+                                                ven_id=ven_id)),
+            ]
+            if self.reports:
+                upd = self.update(self.reports[:1], env.wall(env.now()))
+                upd.reports[0].report_request_id = unknown
+                choices.append((REPORT, upd))
+            service, msg = rng.choice(choices)
+            await link.send_bad(kind, service, encode(msg))
+        else:  # wrong_service
+            service, msg = rng.choice([
+                (REPORT, m.Poll(ven_id=ven_id)),
+                (EVENT, m.QueryRegistration(request_id())),
+                (POLL, m.Response(ok(""), ven_id=ven_id)),
+            ])
+            await link.send_bad(kind, service, encode(msg))

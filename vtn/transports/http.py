@@ -25,6 +25,12 @@ def problem(status: int, title: str, detail: str) -> web.Response:
     )
 
 
+def closing(response: web.Response) -> web.Response:
+    """The rest of an unread body must not be parsed as the next request: close."""
+    response.force_close()
+    return response
+
+
 def client_fingerprint(request: web.Request) -> str | None:
     """Fingerprint of the client certificate: from the TLS connection, or from the
     configured header when the peer is a trusted TLS-terminating proxy."""
@@ -48,16 +54,14 @@ async def openadr(request: web.Request) -> web.StreamResponse:
         return problem(415, "unsupported media type", "OpenADR payloads are application/xml")
     limit = vtn.config.http.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
-        return problem(413, "payload too large", f"limit is {limit} bytes")
+        return closing(problem(413, "payload too large", f"limit is {limit} bytes"))
     try:
         async with asyncio.timeout(vtn.config.http.body_timeout_s):
             body = await request.read()
     except web.HTTPRequestEntityTooLarge:
-        return problem(413, "payload too large", f"limit is {limit} bytes")
+        return closing(problem(413, "payload too large", f"limit is {limit} bytes"))
     except TimeoutError:
-        response = problem(408, "request timeout", "the request body arrived too slowly")
-        response.force_close()
-        return response
+        return closing(problem(408, "request timeout", "the request body arrived too slowly"))
     fingerprint = client_fingerprint(request)
     reply = await vtn.engine.handle(request.match_info["service"], body, fingerprint)
     return web.Response(status=reply.status, body=reply.body, content_type=reply.content_type)

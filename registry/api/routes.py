@@ -31,7 +31,9 @@ from registry.discovery import AVAILABILITY_FLAGS, CursorError, Hit
 from registry.models import Der, Ven
 from registry.port import Conflict, Store
 
-PRINCIPAL = "api.principal"
+PRINCIPAL: Any = (
+    web.RequestKey("api.principal", Principal) if hasattr(web, "RequestKey") else "api.principal"
+)
 STORE_KEY = web.AppKey("api.store", object)
 M = TypeVar("M", bound=BaseModel)
 

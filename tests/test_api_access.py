@@ -1,0 +1,262 @@
+"""Access matrix: every side API endpoint x every role x own / foreign DER.
+
+Tenant A (aggregator A1, prosumer account X1) owns DER "own"; tenant B (A2 / X2) owns
+"foreign". Service tokens see both. A foreign DER must never show up: not in lists,
+counts, stats, geo results, single reads, patches, the event log or the SSE stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+import pytest
+
+from registry.models import DeviceClass, LogEntry, Ven
+from tests.api_support import Api, api_server, der, seed
+from vtn.config import Config
+
+ROLES = {
+    "service": {},
+    "aggregator": {"aggregator_id": "A1"},
+    "prosumer": {"account_id": "X1"},
+}
+
+
+@dataclass
+class World:
+    api: Api
+    ids: dict[str, str]  # own / foreign -> device_id
+    vens: dict[str, str]  # own / foreign -> ven_id
+
+
+@pytest.fixture
+async def world(config: Config) -> AsyncIterator[World]:
+    async with api_server(config) as api:
+        own = der("own", "ven-a", aggregator_id="A1", account_id="X1",
+                  device_class=DeviceClass.DHW, lat=52.52, lon=13.40, max_capacity=2000.0)
+        foreign = der("foreign", "ven-b", aggregator_id="A2", account_id="X2",
+                      device_class=DeviceClass.DHW, lat=52.521, lon=13.401, max_capacity=3000.0)
+        vens = [
+            Ven(ven_id="ven-a", ven_name="osb-a", aggregator_id="A1", account_id="X1"),
+            Ven(ven_id="ven-b", ven_name="osb-b", aggregator_id="A2", account_id="X2"),
+        ]
+        # the foreign entry first: a stream that could see it would deliver it first
+        log = [
+            LogEntry(kind="der.test", ven_id=d.ven_id, device_id=d.device_id,
+                     aggregator_id=d.aggregator_id, account_id=d.account_id)
+            for d in (foreign, own)
+        ]
+        await seed(api, vens, [own, foreign], log)
+        yield World(api, {"own": own.device_id, "foreign": foreign.device_id},
+                    {"own": "ven-a", "foreign": "ven-b"})
+
+
+Probe = Callable[[World, str, str], Awaitable[Any]]
+
+
+async def list_ders(w: World, role: str, target: str) -> bool:
+    status, body = await w.api.get("/ders?limit=1000", role, **ROLES[role])
+    assert status == 200
+    return w.ids[target] in {d["device_id"] for d in body["items"]}
+
+
+async def list_filtered(w: World, role: str, target: str) -> bool:
+    status, body = await w.api.get(
+        f"/ders?ven_id={w.vens[target]}&total=true", role, **ROLES[role]
+    )
+    assert status == 200
+    assert body["total"] == len(body["items"])
+    return w.ids[target] in {d["device_id"] for d in body["items"]}
+
+
+async def geo(w: World, role: str, target: str) -> bool:
+    status, body = await w.api.get(
+        "/ders?near=52.52,13.40&radius_m=5000&device_class=dhwDevice&total=true",
+        role, **ROLES[role],
+    )
+    assert status == 200
+    return w.ids[target] in {d["device_id"] for d in body["items"]}
+
+
+async def count(w: World, role: str, target: str) -> int:
+    status, body = await w.api.get(
+        f"/ders?total=true&limit=1&aggregator_id={'A1' if target == 'own' else 'A2'}",
+        role, **ROLES[role],
+    )
+    assert status == 200
+    return int(body["total"])
+
+
+async def stats(w: World, role: str, target: str) -> int:
+    status, body = await w.api.get("/stats", role, **ROLES[role])
+    assert status == 200
+    return int(body["total"])
+
+
+async def get_der(w: World, role: str, target: str) -> int:
+    status, _ = await w.api.get(f"/ders/{w.ids[target]}", role, **ROLES[role])
+    return status
+
+
+async def patch_flags(w: World, role: str, target: str) -> int:
+    status, _, _ = await w.api.patch(
+        f"/ders/{w.ids[target]}", {"marketplace_availability": True}, role, **ROLES[role]
+    )
+    return status
+
+
+async def patch_name(w: World, role: str, target: str) -> int:
+    status, _, _ = await w.api.patch(
+        f"/ders/{w.ids[target]}", {"device_name": "renamed"}, role, **ROLES[role]
+    )
+    return status
+
+
+async def list_vens(w: World, role: str, target: str) -> bool:
+    status, body = await w.api.get("/vens", role, **ROLES[role])
+    assert status == 200
+    return w.vens[target] in {v["ven_id"] for v in body["items"]}
+
+
+async def get_ven(w: World, role: str, target: str) -> int:
+    status, body = await w.api.get(f"/vens/{w.vens[target]}", role, **ROLES[role])
+    if status == 200:
+        assert {d["device_id"] for d in body["ders"]} == {w.ids[target]}
+    return status
+
+
+async def events(w: World, role: str, target: str) -> bool:
+    status, body = await w.api.get("/events?kind=der.test", role, **ROLES[role])
+    assert status == 200
+    return w.ids[target] in {e["device_id"] for e in body["items"]}
+
+
+async def events_for_device(w: World, role: str, target: str) -> bool:
+    status, body = await w.api.get(f"/events?device_id={w.ids[target]}", role, **ROLES[role])
+    assert status == 200
+    return bool(body["items"])
+
+
+async def stream(w: World, role: str, target: str) -> bool:
+    """Read the SSE replay until the own entry arrives (it was logged last)."""
+    seen: list[str] = []
+    headers = w.api.headers(role, **ROLES[role])
+    async with w.api.session.get(
+        w.api.base + "/events/stream?kind=der.test", headers=headers
+    ) as r:
+        assert r.status == 200
+        assert r.content_type == "text/event-stream"
+        async with asyncio.timeout(10):
+            async for line in r.content:
+                if line.startswith(b"data: "):
+                    seen.append(json.loads(line[6:])["device_id"])
+                    if seen[-1] == w.ids["own"]:
+                        break
+    return w.ids[target] in seen
+
+
+VISIBLE = {"service": (True, True), "aggregator": (True, False), "prosumer": (True, False)}
+COUNTS = {"service": (1, 1), "aggregator": (1, 0), "prosumer": (1, 0)}
+STATS = {"service": (2, 2), "aggregator": (1, 1), "prosumer": (1, 1)}
+READ = {"service": (200, 200), "aggregator": (200, 404), "prosumer": (200, 404)}
+# a prosumer may not rename anything: forbidden whatever the DER
+RENAME = {"service": (200, 200), "aggregator": (200, 404), "prosumer": (403, 403)}
+
+MATRIX: list[tuple[str, Probe, dict[str, tuple[Any, Any]]]] = [
+    ("GET /ders", list_ders, VISIBLE),
+    ("GET /ders?ven_id&total", list_filtered, VISIBLE),
+    ("GET /ders?near (geo)", geo, VISIBLE),
+    ("GET /ders total", count, COUNTS),
+    ("GET /stats", stats, STATS),
+    ("GET /ders/{id}", get_der, READ),
+    ("PATCH /ders/{id} flags", patch_flags, READ),
+    ("PATCH /ders/{id} device_name", patch_name, RENAME),
+    ("GET /vens", list_vens, VISIBLE),
+    ("GET /vens/{id}", get_ven, READ),
+    ("GET /events", events, VISIBLE),
+    ("GET /events?device_id", events_for_device, VISIBLE),
+    ("GET /events/stream", stream, VISIBLE),
+]
+CASES = [
+    pytest.param(probe, role, target, expected[role][i], id=f"{name}-{role}-{target}")
+    for name, probe, expected in MATRIX
+    for role in ROLES
+    for i, target in enumerate(("own", "foreign"))
+]
+
+
+@pytest.mark.parametrize(("probe", "role", "target", "expected"), CASES)
+async def test_access_matrix(world: World, probe: Probe, role: str, target: str,
+                             expected: Any) -> None:
+    assert await probe(world, role, target) == expected
+
+
+async def test_patch_of_foreign_der_changes_nothing_and_logs_nothing(world: World) -> None:
+    status, _, _ = await world.api.patch(
+        f"/ders/{world.ids['foreign']}", {"availability": False}, "aggregator",
+        aggregator_id="A1",
+    )
+    assert status == 404
+    status, body = await world.api.get(f"/ders/{world.ids['foreign']}")
+    assert status == 200 and body["availability"] is True and body["version"] == 1
+    status, body = await world.api.get("/events?kind=der.changed")
+    assert body["items"] == []
+
+
+async def test_prosumer_sets_own_flags_and_the_change_is_attributed(world: World) -> None:
+    status, body, r = await world.api.patch(
+        f"/ders/{world.ids['own']}", {"dr_availability": False}, "prosumer",
+        account_id="X1", subject="alice",
+    )
+    assert status == 200 and body["dr_availability"] is False
+    _, events = await world.api.get("/events?kind=der.changed", "prosumer", account_id="X1")
+    assert [e["actor"] for e in events["items"]] == ["alice"]
+    assert events["items"][0]["data"]["changes"] == {
+        "dr_availability": {"from": True, "to": False}
+    }
+
+
+ENDPOINTS = ["/ders", "/ders/x", "/vens", "/vens/x", "/events", "/events/stream", "/stats"]
+
+
+@pytest.mark.parametrize("path", ENDPOINTS)
+async def test_no_token_is_401_problem(world: World, path: str) -> None:
+    async with world.api.session.get(world.api.base + path) as r:
+        assert r.status == 401
+        assert r.content_type == "application/problem+json"
+        assert r.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def _forged(api: Api, **changes: Any) -> str:
+    claims = jwt.decode(api.token("service"), options={"verify_signature": False})
+    claims.update(changes)
+    key = changes.pop("_key", None) or (api.config.data_dir / "api-dev-key").read_text()
+    claims.pop("_key", None)
+    return jwt.encode(claims, key, algorithm="HS256")
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"exp": 1},
+        {"aud": "someone-else"},
+        {"iss": "someone-else"},
+        {"_key": "not-the-key-not-the-key-not-the-key!"},
+        {"role": "admin"},
+        {"role": "aggregator"},  # no aggregator_id claim
+        {"role": "prosumer"},  # no account_id claim
+    ],
+    ids=["expired", "audience", "issuer", "signature", "role", "aggregator-no-id",
+         "prosumer-no-account"],
+)
+async def test_bad_tokens_are_401(world: World, changes: dict[str, Any]) -> None:
+    token = _forged(world.api, **changes)
+    async with world.api.session.get(
+        world.api.base + "/ders", headers={"Authorization": f"Bearer {token}"}
+    ) as r:
+        assert r.status == 401, await r.text()

@@ -75,6 +75,11 @@ def _split(value: Any) -> Any:
     return value
 
 
+def _check_point(lat: float, lon: float) -> None:
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise PydanticCustomError("point", "latitude must be in -90..90, longitude in -180..180")
+
+
 class DiscoveryQuery(BaseModel):
     """Filter, sort and page over DERs. Lists are comma-separated in query strings."""
 
@@ -128,7 +133,7 @@ class DiscoveryQuery(BaseModel):
     @classmethod
     def _near(cls, value: list[float] | None) -> list[float] | None:
         if value is not None:
-            Location(lat=value[0], lon=value[1])
+            _check_point(value[0], value[1])
         return value
 
     @field_validator("radius_m")
@@ -146,8 +151,8 @@ class DiscoveryQuery(BaseModel):
     def _bbox(cls, value: list[float] | None) -> list[float] | None:
         if value is not None:
             lat0, lon0, lat1, lon1 = value
-            Location(lat=lat0, lon=lon0)
-            Location(lat=lat1, lon=lon1)
+            _check_point(lat0, lon0)
+            _check_point(lat1, lon1)
             if lat0 > lat1:
                 raise PydanticCustomError("bbox", "minLat must not exceed maxLat")
         return value

@@ -406,3 +406,55 @@ def test_token_cli_issues_tokens_the_server_accepts(config: Config, tmp_path: Pa
                 assert [d["device_name"] for d in (await r.json())["items"]] == ["mine"]
 
     asyncio.run(check())
+
+
+def _keys(tmp_path: Path, kind: str) -> tuple[Path, Any]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    key: Any = (ec.generate_private_key(ec.SECP256R1()) if kind == "ec"
+                else rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    private = tmp_path / f"{kind}-private.pem"
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    return private, key.public_key()
+
+
+@pytest.mark.parametrize("algorithm", ["ES256", "RS256"])
+async def test_public_key_tokens_from_pem_or_jwks(tmp_path: Path, algorithm: str) -> None:
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+
+    from tests.conftest import free_port
+    from vtn.config import load_config
+
+    private, public = _keys(tmp_path, "ec" if algorithm == "ES256" else "rsa")
+    overrides: dict[str, Any] = {"http.port": free_port(), "api.jwt_algorithm": algorithm,
+                                 "api.jwt_private_key_file": str(private)}
+    if algorithm == "ES256":  # a PEM public key file
+        pem = tmp_path / "public.pem"
+        pem.write_bytes(public.public_bytes(serialization.Encoding.PEM,
+                                            serialization.PublicFormat.SubjectPublicKeyInfo))
+        overrides["api.jwt_public_key_file"] = str(pem)
+    else:  # a JWKS file
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(public))
+        (tmp_path / "jwks.json").write_text(json.dumps({"keys": [{**jwk, "kid": "k1"}]}))
+        overrides["api.jwks_file"] = str(tmp_path / "jwks.json")
+    config = load_config(None, data_dir=tmp_path / "data", **overrides)
+    async with api_server(config) as api:
+        token = api.token("service")
+        if algorithm == "RS256":
+            token = jwt.encode(jwt.decode(token, options={"verify_signature": False}),
+                               private.read_bytes(), algorithm="RS256", headers={"kid": "k1"})
+        async with api.session.get(api.base + "/stats",
+                                   headers={"Authorization": f"Bearer {token}"}) as r:
+            assert r.status == 200
+        # an HS256 token is refused: the algorithm is pinned to the configured one
+        claims = {"sub": "x", "role": "service", "iss": "oadr-vtn", "aud": "oadr-vtn-api",
+                  "exp": 4102444800}
+        forged = jwt.encode(claims, "secret-key-32-bytes-long-0123456", algorithm="HS256")
+        async with api.session.get(api.base + "/stats",
+                                   headers={"Authorization": f"Bearer {forged}"}) as r:
+            assert r.status == 401
+    assert not (tmp_path / "data" / "api-dev-key").exists()

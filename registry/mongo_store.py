@@ -278,6 +278,8 @@ class MongoStore:
             except TRANSIENT as exc:
                 if attempt == attempts - 1:
                     raise StoreUnavailable(f"mongodb unavailable: {exc}") from exc
+            except BulkWriteError:
+                raise  # per-operation errors: the caller decides (see _bulk)
             except OperationFailure as exc:
                 if not exc.has_error_label("RetryableWriteError") or attempt == attempts - 1:
                     raise _store_error(exc) from exc
@@ -472,7 +474,7 @@ class MongoStore:
     async def _write_status(self, updates: list[DerStatusUpdate], s: Session) -> None:
         ven_liveness = await self._liveness_for(updates, s)
         ops = [_status_op(u, ven_liveness) for u in updates]
-        await self._do(s, lambda: self.col("ders").bulk_write(ops, ordered=False, session=s))
+        await self._bulk(s, "ders", ops)
 
     async def _liveness_for(self, updates: list[DerStatusUpdate], s: Session) -> dict[str, str]:
         """device_id -> its VEN's liveness, for DERs that report themselves online."""
@@ -563,7 +565,7 @@ class MongoStore:
             return
         ops = [UpdateOne({"_id": v}, {"$max": {"last_seen": t.timestamp()}})
                for v, t in contacts.items()]
-        await self._retry(lambda: self.col("vens").bulk_write(ops, ordered=False))
+        await self._bulk(None, "vens", ops)
 
     async def mark_online(self, ven_id: str, now: datetime) -> LivenessChange | None:
         return await self._unit(lambda s: self._mark_online(ven_id, now, s))

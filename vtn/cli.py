@@ -281,7 +281,11 @@ def _print_entries(entries: list[Any], as_json: bool) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # run the importable vtn.cli (with every subcommand registered below), not this
+    # __main__ copy: the subcommand modules import their helpers from vtn.cli
+    from vtn.cli import main as _main
+
+    _main()
 
 from vtn.cli_certs import certs_group  # noqa: E402
 
@@ -290,3 +294,9 @@ main.add_command(certs_group)
 from vtn.cli_api import token_group  # noqa: E402
 
 main.add_command(token_group)
+
+from vtn.cli_store import export_cmd, import_cmd, store_group  # noqa: E402
+
+main.add_command(store_group)
+main.add_command(export_cmd)
+main.add_command(import_cmd)

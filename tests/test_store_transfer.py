@@ -1,0 +1,160 @@
+"""Export / import: SQLite -> MongoDB -> SQLite loses nothing; importing twice changes nothing."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from registry.models import (
+    Der,
+    DerStatus,
+    LastValue,
+    Location,
+    LogEntry,
+    OutboxMessage,
+    ReportRequestRecord,
+    ReportRequestState,
+    ReportSpec,
+    Ven,
+)
+from registry.port import SERVICE, Batch, DerStatusUpdate, Store
+from registry.sqlite_store import SqliteStore
+from registry.transfer import TransferError, export_store, import_store
+from tests.mongo_server import MongoServer, nx_available
+
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.skipif(not nx_available(), reason="no MongoDB for the tests")
+
+
+async def populate(store: Store) -> None:
+    """A registry as a running VTN leaves it: every kind of record, liveness, telemetry."""
+    vens = [Ven(ven_name=f"osb-{i}", registered=True, aggregator_id="agg", fingerprint=f"fp{i}")
+            for i in range(3)]
+    ders = [Der(ven_id=v.ven_id, resource_id=f"r{j}", device_name=f"dev {j}", max_capacity=1e3 * j,
+                location=Location(lat=48.1 + j, lon=11.5) if j else None, created_at=T0,
+                updated_at=T0)
+            for v in vens for j in range(4)]
+    await store.commit(Batch(
+        vens=vens, ders=ders,
+        report_specs=[ReportSpec(ven_id=v.ven_id, report_specifier_id="s1", report_name="M",
+                                 r_ids={"a.b": "r0"}, registered_at=T0) for v in vens],
+        report_requests=[ReportRequestRecord(ven_id=v.ven_id, report_request_id="rr",
+                                             report_specifier_id="s1", r_ids=["a.b"],
+                                             granularity_s=60, report_back_duration_s=60,
+                                             created_at=T0) for v in vens],
+        outbox=[OutboxMessage(ven_id=vens[0].ven_id, kind="oadrRegisterReport", body=f"<m{i}/>",
+                              created_at=T0) for i in range(3)],
+        log=[LogEntry(kind="ven.registered", at=T0, ven_id=v.ven_id, data={"n": 1, "ok": True})
+             for v in vens],
+    ))
+    await store.mark_online(vens[0].ven_id, T0)
+    await store.commit(Batch(
+        der_status=[DerStatusUpdate(device_id=ders[1].device_id, at=T0 + timedelta(seconds=1),
+                                    status=DerStatus(online=False, at=T0),
+                                    values={"a.b": LastValue(value=5.5, at=T0, units="W")},
+                                    available_capacity=42.0)],
+        report_request_states=[(vens[1].ven_id, "rr", ReportRequestState.ACTIVE)],
+    ))
+    await store.sweep_liveness(T0 + timedelta(seconds=40), 3, 10)
+
+
+async def dump(store: Store) -> str:
+    out = io.StringIO()
+    await export_store(store, out)
+    return out.getvalue()
+
+
+async def opened(store: Store) -> Store:
+    await store.open()
+    return store
+
+
+async def test_sqlite_to_mongo_to_sqlite_loses_nothing_and_reimport_is_a_no_op(
+    tmp_path: Path, mongo_server: MongoServer
+) -> None:
+    from registry.mongo_store import MongoStore
+
+    src = await opened(SqliteStore(tmp_path / "src.sqlite3"))
+    mongo = await opened(MongoStore(mongo_server.url()))
+    back = await opened(SqliteStore(tmp_path / "back.sqlite3"))
+    try:
+        await populate(src)
+        original = await dump(src)
+        assert len(original.splitlines()) == 3 + 12 + 3 + 3 + 3 + 3 + 2  # +2 liveness logs
+        for _ in range(2):  # twice: the second import changes nothing
+            await import_store(mongo, io.StringIO(original))
+            assert await dump(mongo) == original
+        via_mongo = await dump(mongo)
+        for _ in range(2):
+            await import_store(back, io.StringIO(via_mongo))
+            assert await dump(back) == original
+        assert await back.last_seq() == await src.last_seq() == 5
+        [first] = [e for e in await back.read_log(limit=1)]
+        assert first.data == {"n": 1, "ok": True}
+        first_ven = (await src.list_vens(SERVICE))[0].ven_id
+        if await back.pending_count(first_ven):
+            claimed = await back.claim_next(first_ven)
+            assert claimed is not None and claimed.body == "<m0/>"  # FIFO kept
+    finally:
+        for s in (src, mongo, back):
+            await s.close()
+
+
+async def test_log_that_does_not_continue_the_target_is_refused(tmp_path: Path) -> None:
+    src = await opened(SqliteStore(tmp_path / "a.sqlite3"))
+    other = await opened(SqliteStore(tmp_path / "b.sqlite3"))
+    try:
+        await src.commit(Batch(log=[LogEntry(kind="a", at=T0), LogEntry(kind="b", at=T0)]))
+        await other.commit(Batch(log=[LogEntry(kind="x", at=T0)]))
+        with pytest.raises(TransferError):
+            await import_store(other, io.StringIO(await dump(src)))
+    finally:
+        await src.close()
+        await other.close()
+
+
+def vtn_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vtn.cli", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+async def test_cli_export_then_import_into_mongodb(
+    tmp_path: Path, mongo_server: MongoServer
+) -> None:
+    src = await opened(SqliteStore(tmp_path / "data" / "vtn.sqlite3"))
+    await populate(src)
+    original = await dump(src)
+    await src.close()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("VTN_STORE_URL", None)
+    exported = vtn_cli("export", "--data-dir", str(tmp_path / "data"), env=env)
+    assert exported.returncode == 0, exported.stderr
+    assert exported.stdout == original
+    dump_file = tmp_path / "dump.jsonl"
+    dump_file.write_text(exported.stdout)
+    env["VTN_STORE_URL"] = mongo_server.url()
+    for _ in range(2):
+        loaded = vtn_cli("import", str(dump_file), env=env)
+        assert loaded.returncode == 0, loaded.stderr
+        assert '"der": 12' in loaded.stderr
+    check = vtn_cli("store", "check", env=env)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert '"reachable": true' in check.stdout
+    again = vtn_cli("export", env=env)
+    assert again.stdout == original
+
+
+def test_cli_reports_an_unreachable_mongodb_without_a_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "VTN_STORE_URL": "mongodb://127.0.0.1:9/x",
+           "VTN_STORE_MONGO_TIMEOUT_MS": "200", "VTN_STORE_MONGO_RETRIES": "0"}
+    result = vtn_cli("export", "--data-dir", str(tmp_path), env=env)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "unavailable" in result.stderr

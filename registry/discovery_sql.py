@@ -125,20 +125,22 @@ def compile_find(
     if plan.after is not None:
         _keyset(sql, exprs, plan.after)
     head_params: list[Any] = []
-    extra = []
-    for (expr, params), _ in exprs:
-        extra.append(expr)
+    keys, order, outer = [], [], []
+    for i, ((expr, params), desc) in enumerate(exprs):
+        keys.append(f"{expr} AS k{i}")
         head_params.extend(params)
-    order_params: list[Any] = []
-    order = []
-    for (expr, params), desc in exprs:
-        order.append(f"{expr} {'DESC' if desc else 'ASC'}")
-        order_params.extend(params)
-    text = (
-        f"SELECT {select}, {', '.join(extra)} FROM ders WHERE {sql.where} "
+        order.append(f"k{i} {'DESC' if desc else 'ASC'}")
+        outer.append(f"page.k{i} {'DESC' if desc else 'ASC'}")
+    # deferred join: sort only rowids and keys, read whole rows for the one page
+    inner = (
+        f"SELECT rowid AS rid, {', '.join(keys)} FROM ders WHERE {sql.where} "
         f"ORDER BY {', '.join(order)} LIMIT ?"
     )
-    return text, [*head_params, *sql.params, *order_params, query.limit + 1]
+    text = (
+        f"SELECT {select}, {', '.join(f'page.k{i}' for i in range(len(exprs)))} "
+        f"FROM ({inner}) AS page JOIN ders ON ders.rowid = page.rid ORDER BY {', '.join(outer)}"
+    )
+    return text, [*head_params, *sql.params, query.limit + 1]
 
 
 def _keyset(sql: Sql, exprs: list[tuple[tuple[str, list[Any]], bool]], after: tuple) -> None:

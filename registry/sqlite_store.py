@@ -111,6 +111,11 @@ CREATE INDEX IF NOT EXISTS ders_class ON ders(device_class, max_capacity);
 CREATE INDEX IF NOT EXISTS ders_liveness ON ders(liveness);
 CREATE INDEX IF NOT EXISTS ders_geo ON ders(lat, lon);
 CREATE INDEX IF NOT EXISTS ders_updated ON ders(updated_at);
+-- discovery sorts: an ordered scan of these stops after one page
+CREATE INDEX IF NOT EXISTS ders_class_updated ON ders(device_class, updated_at);
+CREATE INDEX IF NOT EXISTS ders_class_available ON ders(device_class, available_capacity);
+CREATE INDEX IF NOT EXISTS ders_aggregator_capacity ON ders(aggregator_id, max_capacity);
+CREATE INDEX IF NOT EXISTS ders_aggregator_name ON ders(aggregator_id, device_name);
 
 CREATE TABLE IF NOT EXISTS report_specs (
     ven_id TEXT NOT NULL,
@@ -211,6 +216,9 @@ class SqliteStore:
         db.execute("PRAGMA busy_timeout=10000")
         db.execute("PRAGMA foreign_keys=OFF")
         db.create_function("haversine_m", 4, haversine_m, deterministic=True)
+        # discovery reads many rows: map the file instead of copying pages through read()
+        db.execute("PRAGMA mmap_size=4294967296")
+        db.execute("PRAGMA cache_size=-65536")
         with _immediate(db):
             for statement in SCHEMA.split(";"):
                 if statement.strip():

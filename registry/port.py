@@ -216,3 +216,11 @@ class Store(Protocol):
         log) as its model, in a stable order, without loading them all (registry.transfer).
         """
         ...
+
+    # XML signatures (ReplayProtect)
+    async def remember_nonce(self, ven_id: str, nonce: str, expires: datetime) -> bool:
+        """Record a signature nonce until ``expires``; False if it was seen already.
+
+        Shared by every VTN process on the store, so a replay to another worker fails too.
+        """
+        ...

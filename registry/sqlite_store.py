@@ -796,6 +796,28 @@ class SqliteStore:
                         device_id=row[5], aggregator_id=row[6], account_id=row[7],
                         data=json.loads(row[8]))
 
+    # --- signature nonces (ReplayProtect) ---------------------------------------------
+
+    async def remember_nonce(self, ven_id: str, nonce: str, expires: datetime) -> bool:
+        """Insert-or-refuse on (ven_id, nonce); expired nonces are purged now and then."""
+        db = self.db
+        if not getattr(self, "_nonce_table", False):
+            db.execute(_NONCE_TABLE)
+            self._nonce_table = True
+        now = datetime.now(UTC).timestamp()
+        purge_at: float = getattr(self, "_nonce_purge_at", 0.0)
+        with _immediate(db):
+            if now >= purge_at:
+                db.execute("DELETE FROM signature_nonces WHERE expires < ?", (now,))
+                self._nonce_purge_at = now + 60.0
+            cur = db.execute(
+                "INSERT INTO signature_nonces (ven_id, nonce, expires) VALUES (?, ?, ?) "
+                "ON CONFLICT (ven_id, nonce) DO UPDATE SET expires = excluded.expires "
+                "WHERE signature_nonces.expires < ?",
+                (ven_id, nonce, expires.timestamp(), now),
+            )
+            return cur.rowcount == 1
+
 
 _ITER_SQL = {
     "ven": f"{SqliteStore._VEN_SELECT} ORDER BY ven_id",
@@ -813,6 +835,15 @@ _LOG_SELECT = (
     "SELECT seq, at, kind, actor, ven_id, device_id, aggregator_id, account_id, data FROM log"
 )
 _scope_where = scope_where
+
+_NONCE_TABLE = """
+CREATE TABLE IF NOT EXISTS signature_nonces (
+    ven_id TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    expires REAL NOT NULL,
+    PRIMARY KEY (ven_id, nonce)
+) WITHOUT ROWID
+"""
 
 
 def _log_entry(r: tuple[Any, ...]) -> LogEntry:

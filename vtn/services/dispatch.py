@@ -16,6 +16,7 @@ from typing import Any
 from registry.port import StoreError
 from vtn.codec import MalformedXml, SchemaInvalid, decode, encode
 from vtn.codec import messages as m
+from vtn.security.guard import SignatureGuard
 from vtn.services import events, registration, reports
 from vtn.services.base import Context, OadrError
 
@@ -118,6 +119,7 @@ class Engine:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self.signatures = SignatureGuard(ctx)
 
     async def handle(self, service: str, body: bytes, fingerprint: str | None = None) -> Reply:
         handlers = SERVICES.get(service)
@@ -136,9 +138,13 @@ class Engine:
         name = m.ELEMENT_NAMES[type(msg)]
         ven_id = getattr(msg, "ven_id", None)
         handler = handlers.get(type(msg))
+        sign_reply = False
         try:
             if handler is None:
                 raise OadrError(m.INVALID_DATA, f"{name} is not accepted on {service}")
+            sign_reply, refusal = await self.signatures.check(msg, body, fingerprint)
+            if refusal is not None:
+                raise refusal
             result = await handler(self.ctx, msg, fingerprint)
         except OadrError as exc:
             result = error_reply(
@@ -155,5 +161,9 @@ class Engine:
                 ven_id, getattr(msg, "opt_id", None),
             )
         if isinstance(result, bytes):
-            return Reply(200, result, kind="outbox")
-        return Reply(200, encode(result), kind=m.ELEMENT_NAMES[type(result)])
+            reply = Reply(200, result, kind="outbox")
+        else:
+            reply = Reply(200, encode(result), kind=m.ELEMENT_NAMES[type(result)])
+        if sign_reply:  # outbox messages too: signed at delivery, with a fresh nonce
+            reply.body = await self.signatures.sign(reply.body)
+        return reply

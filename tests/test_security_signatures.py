@@ -219,3 +219,12 @@ async def test_unsigned_vens_are_unaffected_on_a_signing_vtn(served_tls: Served,
     ven_id = decode(body).ven_id  # type: ignore[attr-defined]
     body = await post(served_tls, pki, "osb-b", "OadrPoll", encode(m.Poll(ven_id=ven_id)))
     assert isinstance(decode(body), m.RegisterReport) and b"xmldsig" not in body
+
+
+async def test_asking_for_signatures_without_a_vtn_key_is_refused(served: Served) -> None:
+    from tests.oadr import call
+
+    await provision_ven(served.vtn.ctx, name="osb-x")
+    reply = await call(served.vtn, "EiRegisterParty", m.CreatePartyRegistration(
+        request_id="r1", ven_name="osb-x", xml_signature=True))
+    assert reply.response.code == m.NOT_ALLOWED  # type: ignore[attr-defined]

@@ -55,13 +55,14 @@ class SignatureGuard:
     ) -> tuple[bool, OadrError | None]:
         """Verify an inbound message. Returns (sign the reply?, refusal or None)."""
         carries = _signature_child(body)
+        asks = isinstance(msg, m.CreatePartyRegistration) and msg.xml_signature
         if self.signer is None and not carries:
+            if asks:
+                return False, OadrError(m.NOT_ALLOWED, "this VTN has no signing key configured")
             return False, None  # no signing deployment: nothing to enforce
         ven_id: str | None = getattr(msg, "ven_id", None)
         ven = await self.ctx.store.get_ven(ven_id) if ven_id else None
-        required = (ven is not None and ven.registered and ven.xml_signature) or (
-            isinstance(msg, m.CreatePartyRegistration) and msg.xml_signature
-        )
+        required = asks or (ven is not None and ven.registered and ven.xml_signature)
         sign_reply = (required or carries) and self.signer is not None
         if not carries and not required:
             return False, None

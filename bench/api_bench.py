@@ -118,7 +118,8 @@ async def generate(store: SqliteStore, n: int, seed: int = 1) -> None:
 def filtered_queries(rnd: random.Random, k: int) -> list[dict[str, Any]]:
     out = []
     for _ in range(k):
-        cls = rnd.choice(CLASSES)[0].value
+        cls, _, _, (cap_lo, cap_hi) = rnd.choice(CLASSES)
+        cls = cls.value
         shape = rnd.randrange(5)
         if shape == 0:
             q = {"device_class": cls, "marketplace_availability": "true",
@@ -127,9 +128,12 @@ def filtered_queries(rnd: random.Random, k: int) -> list[dict[str, Any]]:
             q = {"aggregator_id": rnd.choice(AGGREGATORS), "device_class": cls,
                  "sort": "-max_capacity,device_name"}
         elif shape == 2:
-            low = rnd.randrange(2000, 10000, 500)
-            q = {"device_class": cls, "liveness": "online", "max_capacity_min": str(low),
-                 "max_capacity_max": str(low + 5000), "sort": "-available_capacity"}
+            # a capacity window inside the class's range (a window nothing matches makes
+            # this walk the whole class: see docs/benchmarks.md)
+            low = rnd.uniform(cap_lo, (cap_lo + cap_hi) / 2)
+            q = {"device_class": cls, "liveness": "online", "max_capacity_min": f"{low:.0f}",
+                 "max_capacity_max": f"{low + (cap_hi - cap_lo) / 3:.0f}",
+                 "sort": "-available_capacity"}
         elif shape == 3:
             q = {"device_class": cls, "dr_availability": "true", "availability": "true",
                  "sort": "-updated_at"}

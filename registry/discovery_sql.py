@@ -58,7 +58,11 @@ class Sql:
         return " AND ".join(self.clauses) or "1=1"
 
 
-def compile_where(query: DiscoveryQuery, scope: Scope) -> Sql:
+def compile_where(query: DiscoveryQuery, scope: Scope, first_sort: str | None = None) -> Sql:
+    """WHERE clause. Range filters on a column other than the first sort key are written
+    ``+column`` so SQLite walks a sort index and stops after one page instead of
+    collecting every row of a wide range and sorting it (the common case for capacity
+    windows; a very narrow window with another sort reads further)."""
     sql = Sql()
     where, params = scope_where(scope)
     sql.add(where, *params)
@@ -74,12 +78,13 @@ def compile_where(query: DiscoveryQuery, scope: Scope) -> Sql:
             sql.add(f"{COLUMNS[name]}=?", int(flag))
     for name in ("max_capacity", "available_capacity"):
         low, high = getattr(query, f"{name}_min"), getattr(query, f"{name}_max")
+        column = _ranged(COLUMNS[name], first_sort)
         if low is not None:
-            sql.add(f"{COLUMNS[name]}>=?", low)
+            sql.add(f"{column}>=?", low)
         if high is not None:
-            sql.add(f"{COLUMNS[name]}<=?", high)
+            sql.add(f"{column}<=?", high)
     if query.updated_since is not None:
-        sql.add("updated_at>=?", query.updated_since.timestamp())
+        sql.add(f"{_ranged('updated_at', first_sort)}>=?", query.updated_since.timestamp())
     if query.q is not None:
         escaped = query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         sql.add("device_name LIKE ? ESCAPE '\\'", f"%{escaped}%")
@@ -90,6 +95,10 @@ def compile_where(query: DiscoveryQuery, scope: Scope) -> Sql:
         _box(sql, *radius_box(lat, lon, query.radius_m))
         sql.add(f"{DISTANCE}<=?", lat, lon, query.radius_m)
     return sql
+
+
+def _ranged(column: str, first_sort: str | None) -> str:
+    return column if first_sort in (None, "device_id", column) else f"+{column}"
 
 
 def _box(sql: Sql, lat0: float, lon0: float, lat1: float, lon1: float) -> None:
@@ -120,7 +129,7 @@ def compile_find(
 
     The sort values of each row are appended as extra columns, for the next cursor.
     """
-    sql = compile_where(query, scope)
+    sql = compile_where(query, scope, plan.sort[0][0])
     exprs = [(_expr(name, query), desc) for name, desc in plan.sort]
     if plan.after is not None:
         _keyset(sql, exprs, plan.after)
@@ -133,7 +142,7 @@ def compile_find(
         outer.append(f"page.k{i} {'DESC' if desc else 'ASC'}")
     # deferred join: sort only rowids and keys, read whole rows for the one page
     inner = (
-        f"SELECT rowid AS rid, {', '.join(keys)} FROM ders WHERE {sql.where} "
+        f"SELECT rowid AS rid, {', '.join(keys)} FROM {_source(query)} WHERE {sql.where} "
         f"ORDER BY {', '.join(order)} LIMIT ?"
     )
     text = (
@@ -170,4 +179,12 @@ def _keyset(sql: Sql, exprs: list[tuple[tuple[str, list[Any]], bool]], after: tu
 
 def compile_count(query: DiscoveryQuery, scope: Scope) -> tuple[str, list[Any]]:
     sql = compile_where(query, scope)
-    return f"SELECT count(*) FROM ders WHERE {sql.where}", sql.params
+    return f"SELECT count(*) FROM {_source(query)} WHERE {sql.where}", sql.params
+
+
+def _source(query: DiscoveryQuery) -> str:
+    """Geo queries always start from the (lat, lon, ...) index: a 5 km box is far more
+    selective than any tenant or class index, which the planner cannot know."""
+    if query.near is not None or query.bbox is not None:
+        return "ders INDEXED BY ders_geo"
+    return "ders"

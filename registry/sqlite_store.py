@@ -109,7 +109,8 @@ CREATE INDEX IF NOT EXISTS ders_aggregator ON ders(aggregator_id, device_class);
 CREATE INDEX IF NOT EXISTS ders_account ON ders(account_id);
 CREATE INDEX IF NOT EXISTS ders_class ON ders(device_class, max_capacity);
 CREATE INDEX IF NOT EXISTS ders_liveness ON ders(liveness);
-CREATE INDEX IF NOT EXISTS ders_geo ON ders(lat, lon);
+-- covers the geo prefilter, haversine and the common class / tenant filters
+CREATE INDEX IF NOT EXISTS ders_geo ON ders(lat, lon, device_class, aggregator_id);
 CREATE INDEX IF NOT EXISTS ders_updated ON ders(updated_at);
 -- discovery sorts: an ordered scan of these stops after one page
 CREATE INDEX IF NOT EXISTS ders_class_updated ON ders(device_class, updated_at);

@@ -168,5 +168,20 @@ def memory(vens: int, ders_per_ven: int) -> None:
         "traced_bytes_per_ven": round(traced / len(kept)),
     }, indent=2))
 
+
+@main.command("stub-vtn")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--poll", type=Duration(), default=60.0, help="Poll period it hands out.")
+@click.option("--report", type=Duration(), default=60.0, help="Report granularity it asks for.")
+def stub_vtn(host: str, port: int, poll: float, report: float) -> None:
+    """A canned-answer VTN, to measure what the simulator itself can push."""
+    from aiohttp import web
+
+    from ven_sim.stub import build_stub_app
+
+    web.run_app(build_stub_app(poll, report), host=host, port=port, access_log=None,
+                print=lambda *_: None)
+
 if __name__ == "__main__":
     main()

@@ -299,6 +299,9 @@ class Osb:
         """Start reporting what the VTN asked for; returns the active request IDs."""
         reports = self.reports if self.reports is not None else []
         now = env.now()
+        # first report soon, spread so that a fleet does not report in lockstep; one
+        # offset for all requests of a message so equal periods share oadrUpdateReports
+        spread = env.rng.random() * 0.2
         for rr in requests:
             if rr.report_specifier_id not in (STATUS_SPEC, USAGE_SPEC):
                 continue
@@ -313,8 +316,7 @@ class Osb:
             every = max(every, 0.1)
             spacing = min(g, every)
             reports = [r for r in reports if r.status != status]
-            # first report soon, spread so that a fleet does not report in lockstep
-            due = now + every * env.rng.random() * 0.2
+            due = now + every * spread
             reports.append(ActiveReport(rr.report_request_id, status, mask, every, spacing, due))
         self.reports = reports
         return [r.request_id for r in reports]

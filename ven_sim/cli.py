@@ -104,7 +104,10 @@ def run(vtn: str, vens: int, ders_per_ven: int, poll: float | None, report: floa
         start_index: int, scenario: str, client: str, connections: int, timeout: float,
         ramp: float | None, seed: int, validate: bool, cancel_on_exit: bool,
         json_path: Path | None, quiet: bool) -> None:
-    """Start the fleet; Ctrl-C or SIGTERM stops it cleanly and prints a summary."""
+    """Start the fleet; Ctrl-C or SIGTERM stops it cleanly and prints a summary.
+
+    Exits with status 2 when the VTN answered any request with a 5xx.
+    """
     try:
         load_scenario(scenario)
     except ScenarioError as exc:

@@ -8,7 +8,7 @@ IDs are strings exactly as the VEN sent them.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -223,3 +223,71 @@ class LivenessChange(Model):
     old: Liveness
     new: Liveness
     ders: int = 0
+
+
+# --- discovery over OpenADR (aggregator VENs) ------------------------------------------
+
+VIEW_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+DEFAULT_VIEW = "all"  # every aggregator's implicit view: all of its DERs
+
+
+class View(Model):
+    """A saved discovery query owned by an aggregator; its DERs are offered over EiReport.
+
+    ``filters`` holds the filter fields of a discovery query (no sort, paging or
+    projection), validated by ``registry.views.view_query`` before it is stored.
+    """
+
+    aggregator_id: str = Field(min_length=1)
+    name: str = Field(pattern=VIEW_NAME_PATTERN)
+    filters: dict[str, Any] = Field(default_factory=dict)
+    description: str | None = Field(None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SubscriptionState(StrEnum):
+    ACTIVE = "active"
+    DONE = "done"  # a one-shot report was delivered, or the report interval ended
+    CANCELLED = "cancelled"
+
+
+class ReportSubscription(Model):
+    """A report a VEN asked the VTN for (oadrCreateReport): a persisted delivery schedule.
+
+    The scheduler claims it when ``next_due_at`` has passed (a conditional update, so
+    only one VTN process delivers each report) and queues an oadrUpdateReport.
+    """
+
+    ven_id: str
+    report_request_id: str
+    report_specifier_id: str  # the view name
+    r_ids: list[str]
+    granularity_s: float
+    report_back_duration_s: float  # 0: one-shot
+    next_due_at: datetime | None = None
+    until: datetime | None = None
+    state: SubscriptionState = SubscriptionState.ACTIVE
+    deliveries: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def period_s(self) -> float:
+        """Seconds between deliveries (0 for a one-shot report)."""
+        if self.report_back_duration_s <= 0:
+            return 0.0
+        return max(self.report_back_duration_s, self.granularity_s)
+
+    def claimed(self, now: datetime) -> ReportSubscription:
+        """This subscription after one delivery claimed at ``now`` (no catch-up bursts)."""
+        period = self.period_s
+        update: dict[str, Any] = {"deliveries": self.deliveries + 1}
+        due = self.next_due_at or now
+        nxt = due + timedelta(seconds=period) if period > 0 else None
+        if nxt is not None and nxt <= now:
+            nxt = now + timedelta(seconds=period)  # missed slots are skipped, not replayed
+        if nxt is None or (self.until is not None and nxt > self.until):
+            update.update(state=SubscriptionState.DONE, next_due_at=None)
+        else:
+            update["next_due_at"] = nxt
+        return self.model_copy(update=update)

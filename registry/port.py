@@ -27,7 +27,10 @@ from registry.models import (
     ReportRequestRecord,
     ReportRequestState,
     ReportSpec,
+    ReportSubscription,
+    SubscriptionState,
     Ven,
+    View,
 )
 
 
@@ -57,6 +60,7 @@ class Scope:
 
 
 SERVICE = Scope()
+ANY = "*"  # Batch.announce: no expectation about the previous hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +107,16 @@ class Batch:
     outbox: list[OutboxMessage] = field(default_factory=list)
     clear_outbox_of: list[str] = field(default_factory=list)
     log: list[LogEntry] = field(default_factory=list)
+    # discovery over OpenADR: views, reports VENs asked the VTN for, announcements
+    views: list[View] = field(default_factory=list)  # upsert on (aggregator_id, name)
+    delete_views: list[tuple[str, str]] = field(default_factory=list)
+    subscriptions: list[ReportSubscription] = field(default_factory=list)
+    subscription_states: list[tuple[str, str, SubscriptionState]] = field(default_factory=list)
+    cancel_subscriptions_of: list[str] = field(default_factory=list)  # ven_ids
+    # (ven_id, expected hash or ANY, new hash): the metadata last announced to a VEN;
+    # a stale expectation makes the whole commit fail with Conflict (two processes
+    # noticing the same change announce it once)
+    announce: list[tuple[str, str | None, str]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return any(
@@ -216,6 +230,26 @@ class Store(Protocol):
         log) as its model, in a stable order, without loading them all (registry.transfer).
         """
         ...
+
+    # discovery over OpenADR
+    async def vens_with_role(self, role: str) -> list[Ven]: ...
+    async def list_views(self, scope: Scope, aggregator_id: str | None = None) -> list[View]:
+        """Saved views visible in the scope (an aggregator sees only its own)."""
+        ...
+
+    async def get_view(self, aggregator_id: str, name: str) -> View | None: ...
+    async def subscriptions_of_ven(self, ven_id: str) -> list[ReportSubscription]: ...
+    async def claim_due_reports(self, now: datetime, limit: int = 100
+                                ) -> list[ReportSubscription]:
+        """Active report subscriptions due at ``now``, each advanced to its next due time.
+
+        The advance is conditional per subscription, so when several processes claim at
+        once every delivery is claimed by exactly one of them. Returned as claimed
+        (``deliveries`` counts this one; state done when it was the last).
+        """
+        ...
+
+    async def announced_hash(self, ven_id: str) -> str | None: ...
 
     # XML signatures (ReplayProtect)
     async def remember_nonce(self, ven_id: str, nonce: str, expires: datetime) -> bool:

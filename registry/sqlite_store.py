@@ -58,6 +58,7 @@ from registry.port import (
     Scope,
     StoreUnavailable,
 )
+from registry.sqlite_views import VIEWS_SCHEMA, SqliteViews
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS vens (
@@ -199,7 +200,7 @@ def _chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:
         yield items[i : i + size]
 
 
-class SqliteStore:
+class SqliteStore(SqliteViews):
     """Store port over one SQLite file."""
 
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
@@ -223,7 +224,7 @@ class SqliteStore:
         db.execute("PRAGMA mmap_size=4294967296")
         db.execute("PRAGMA cache_size=-65536")
         with _immediate(db):
-            for statement in SCHEMA.split(";"):
+            for statement in (SCHEMA + VIEWS_SCHEMA).split(";"):
                 if statement.strip():
                     db.execute(statement)
         self._db = db
@@ -505,6 +506,7 @@ class SqliteStore:
     async def commit(self, batch: Batch) -> list[LogEntry]:
         db = self.db
         with _immediate(db):
+            self._write_views_batch(batch)  # first: a stale announcement aborts all
             if batch.vens:
                 self._write_vens(batch.vens)
             for ven_id in batch.replace_report_specs_of:

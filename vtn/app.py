@@ -12,6 +12,7 @@ from registry.port import Store
 from registry.sqlite_store import SqliteStore
 from vtn import liveness
 from vtn.config import Config
+from vtn.services import views
 from vtn.services.base import Context, utc_clock
 from vtn.services.dispatch import Engine
 
@@ -45,6 +46,7 @@ class Vtn:
         self.engine = Engine(self.ctx)
         self.run_jobs = run_jobs
         self.scheduler: AsyncIOScheduler | None = None
+        self.views_gate = views.RefreshGate()
 
     async def start(self) -> None:
         await self.store.open()
@@ -58,6 +60,15 @@ class Vtn:
             self.scheduler.add_job(
                 liveness.sweep, "interval", args=[self.ctx],
                 seconds=cfg.sweep_interval_s, max_instances=1, coalesce=True,
+            )
+            views_cfg = self.config.views
+            self.scheduler.add_job(
+                views.tick, "interval", args=[self.ctx],
+                seconds=views_cfg.tick_s, max_instances=1, coalesce=True,
+            )
+            self.scheduler.add_job(
+                self.views_gate.run, "interval", args=[self.ctx],
+                seconds=views_cfg.refresh_s, max_instances=1, coalesce=True,
             )
             self.scheduler.start()
 

@@ -114,6 +114,21 @@ class SignatureConfig(Section):
     replay_window_s: float = Field(300.0, gt=0)
 
 
+class ViewsConfig(Section):
+    """Discovery over OpenADR: what aggregator VENs are offered and how often."""
+
+    # how often the scheduler delivers due oadrUpdateReports to aggregator VENs
+    tick_s: float = Field(5.0, gt=0)
+    # how often view membership is checked for changes (re-announced with a new
+    # oadrRegisterReport); skipped while the event log has not moved
+    refresh_s: float = Field(30.0, gt=0)
+    # sampling rate offered for view reports: the smallest granularity accepted
+    min_period_s: float = Field(10.0, gt=0)
+    max_period_s: float = Field(3600.0, gt=0)
+    # deliveries claimed per tick (bounded so one tick never stalls the process)
+    batch: int = Field(100, ge=1, le=10000)
+
+
 class Config(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="VTN_",
@@ -133,6 +148,7 @@ class Config(BaseSettings):
     api: ApiConfig = ApiConfig()
     tls: TlsConfig = TlsConfig()
     signatures: SignatureConfig = SignatureConfig()
+    views: ViewsConfig = ViewsConfig()
 
     @classmethod
     def settings_customise_sources(

@@ -38,6 +38,7 @@ SERVICES: dict[str, dict[type, Handler]] = {
         m.CreateReport: reports.create_report,
         m.CreatedReport: reports.created_report,
         m.UpdateReport: reports.update_report,
+        m.UpdatedReport: reports.updated_report,
         m.CancelReport: reports.cancel_report,
         m.CanceledReport: reports.canceled_report,
         m.Response: registration.response,

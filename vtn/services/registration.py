@@ -8,6 +8,7 @@ from registry.models import OutboxMessage, Ven, new_id
 from registry.port import Batch
 from vtn.codec import encode
 from vtn.codec import messages as m
+from vtn.services import views
 from vtn.services.base import (
     Context,
     OadrError,
@@ -112,10 +113,15 @@ async def create_party_registration(
     ven.updated_at = now
     batch.vens.append(ven)
     batch.log.append(log(kind, ven, now, actor="ven", registration_id=ven.registration_id))
-    # the VTN offers its own reports (none yet) once the VEN is registered
-    batch.outbox.append(
-        outbox(ven, m.RegisterReport(request_id=new_request_id(), reports=[], ven_id=ven.ven_id))
-    )
+    # the VTN offers its own reports once the VEN is registered: an aggregator its
+    # views (discovery over OpenADR), an OSB none
+    if views.is_aggregator(ven):
+        message, digest, ders = await views.announcement(ctx, ven)
+        views.announce_on_registration(batch, ven, message, digest, ders, now)
+    else:
+        batch.outbox.append(outbox(
+            ven, m.RegisterReport(request_id=new_request_id(), reports=[], ven_id=ven.ven_id)
+        ))
     await ctx.store.commit(batch)
     await contact(ctx, ven)
     return created_registration(ctx, ok(msg.request_id), ven)
@@ -137,6 +143,7 @@ async def unregister(ctx: Context, ven: Ven, actor: str, request_id: str | None 
     batch = Batch(
         vens=[ven],
         cancel_report_requests_of=[ven.ven_id],
+        cancel_subscriptions_of=[ven.ven_id],
         clear_outbox_of=[ven.ven_id],
         log=[log("ven.registration_cancelled", ven, now, actor, registration_id=registration_id)],
     )

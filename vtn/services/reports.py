@@ -19,7 +19,7 @@ from registry.models import (
 from registry.port import Batch, DerRef, DerStatusUpdate
 from vtn.codec import messages as m
 from vtn.config import ReportsConfig
-from vtn.services import profile
+from vtn.services import profile, views
 from vtn.services.base import Context, OadrError, log, new_request_id, ok, registered_ven
 from vtn.services.registration import outbox
 
@@ -309,30 +309,57 @@ async def canceled_report(
 async def cancel_report(
     ctx: Context, msg: m.CancelReport, fingerprint: str | None = None
 ) -> m.CanceledReport:
-    """A VEN cancelling a report it asked the VTN for; the VTN offers none yet."""
+    """A VEN cancelling reports it asked the VTN for (aggregator views)."""
     ven = await registered_ven(ctx, msg.ven_id, fingerprint)
-    if msg.report_request_ids:
-        raise OadrError(m.INVALID_ID, "no such report request at the VTN")
-    return m.CanceledReport(response=ok(msg.request_id), ven_id=ven.ven_id)
+    if not views.is_aggregator(ven):
+        if msg.report_request_ids:
+            raise OadrError(m.INVALID_ID, "no such report request at the VTN")
+        return m.CanceledReport(response=ok(msg.request_id), ven_id=ven.ven_id)
+    pending = await views.unsubscribe(ctx, ven, msg.report_request_ids)
+    return m.CanceledReport(
+        response=ok(msg.request_id), pending_report_request_ids=pending, ven_id=ven.ven_id
+    )
 
 
 async def create_report(
     ctx: Context, msg: m.CreateReport, fingerprint: str | None = None
 ) -> m.CreatedReport:
-    """A VEN asking for VTN reports; the VTN registered no report metadata yet."""
+    """A VEN asking for VTN reports: an aggregator's views; an OSB is offered none."""
     ven = await registered_ven(ctx, msg.ven_id, fingerprint)
-    if msg.report_requests:
-        raise OadrError(m.INVALID_ID, "rID not in the VTN's registered reports")
-    return m.CreatedReport(response=ok(msg.request_id), ven_id=ven.ven_id)
+    if not views.is_aggregator(ven):
+        if msg.report_requests:
+            raise OadrError(m.INVALID_ID, "rID not in the VTN's registered reports")
+        return m.CreatedReport(response=ok(msg.request_id), ven_id=ven.ven_id)
+    pending = await views.subscribe(ctx, ven, msg.report_requests)
+    return m.CreatedReport(
+        response=ok(msg.request_id), pending_report_request_ids=pending, ven_id=ven.ven_id
+    )
 
 
 async def registered_report(
     ctx: Context, msg: m.RegisteredReport, fingerprint: str | None = None
 ) -> m.Response:
-    """The VEN's answer to the VTN's own oadrRegisterReport."""
+    """The VEN's answer to the VTN's own oadrRegisterReport; may request reports at once."""
     ven = await registered_ven(ctx, msg.ven_id, fingerprint)
     if msg.report_requests:
-        raise OadrError(m.INVALID_ID, "rID not in the VTN's registered reports")
+        if not views.is_aggregator(ven):
+            raise OadrError(m.INVALID_ID, "rID not in the VTN's registered reports")
+        await views.subscribe(ctx, ven, msg.report_requests)
+    return m.Response(ok(msg.response.request_id), ven_id=ven.ven_id)
+
+
+async def updated_report(
+    ctx: Context, msg: m.UpdatedReport, fingerprint: str | None = None
+) -> m.Response:
+    """The VEN's acknowledgement of an oadrUpdateReport the VTN delivered."""
+    ven = await registered_ven(ctx, msg.ven_id, fingerprint)
+    if msg.response.code != m.OK:
+        await ctx.store.commit(Batch(log=[log(
+            "report.delivery_refused", ven, ctx.clock(), actor="ven",
+            code=msg.response.code, description=msg.response.description,
+        )]))
+    if msg.cancel_report is not None and msg.cancel_report.report_request_ids:
+        await views.unsubscribe(ctx, ven, msg.cancel_report.report_request_ids)
     return m.Response(ok(msg.response.request_id), ven_id=ven.ven_id)
 
 

@@ -1,0 +1,88 @@
+"""Views: saved discovery queries owned by an aggregator, and their members.
+
+A view stores only filter fields of :class:`DiscoveryQuery`; sorting, paging and
+projection belong to whoever reads it. Members are always read through the owner's
+aggregator scope, so a view can never reach another tenant's DERs, whatever it filters.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from registry.discovery import DiscoveryQuery
+from registry.models import DEFAULT_VIEW, Der, View
+from registry.port import Scope, Store
+
+NOT_FILTERS = ("sort", "fields", "limit", "cursor", "total")
+VIEW_FILTERS = tuple(f for f in DiscoveryQuery.model_fields if f not in NOT_FILTERS)
+PAGE = 1000
+_EPOCH = datetime(2020, 1, 1, tzinfo=UTC)  # the default view never changes
+
+
+class ViewError(ValueError):
+    """Filters that are not a valid view (unknown field, bad value)."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+        self.errors = errors
+
+
+def view_query(filters: dict[str, Any], cursor: str | None = None) -> DiscoveryQuery:
+    """The discovery query of a view's filters (validated exactly like the side API's)."""
+    unknown = sorted(set(filters) - set(VIEW_FILTERS))
+    if unknown:
+        raise ViewError([{"field": k, "message": "not a view filter"} for k in unknown])
+    try:
+        return DiscoveryQuery.model_validate({**filters, "limit": PAGE, "cursor": cursor})
+    except ValidationError as exc:
+        raise ViewError(
+            [
+                {"field": ".".join(str(p) for p in e["loc"]) or "filters", "message": e["msg"]}
+                for e in exc.errors()
+            ]
+        ) from exc
+
+
+def normalise_filters(filters: dict[str, Any]) -> dict[str, Any]:
+    """Validated filters in canonical JSON form (what is stored and shown)."""
+    query = view_query(filters)
+    return query.model_dump(mode="json", include=set(VIEW_FILTERS), exclude_none=True)
+
+
+def aggregator_scope(aggregator_id: str) -> Scope:
+    return Scope(role="aggregator", aggregator_id=aggregator_id)
+
+
+def default_view(aggregator_id: str) -> View:
+    return View(
+        aggregator_id=aggregator_id, name=DEFAULT_VIEW, description="all my DERs",
+        created_at=_EPOCH, updated_at=_EPOCH,
+    )
+
+
+async def views_of(store: Store, aggregator_id: str) -> list[View]:
+    """The aggregator's views: the default one first, then the saved ones by name."""
+    saved = await store.list_views(aggregator_scope(aggregator_id), aggregator_id)
+    return [default_view(aggregator_id), *(v for v in saved if v.name != DEFAULT_VIEW)]
+
+
+async def find_view(store: Store, aggregator_id: str, name: str) -> View | None:
+    if name == DEFAULT_VIEW:
+        return default_view(aggregator_id)
+    return await store.get_view(aggregator_id, name)
+
+
+async def members(store: Store, view: View) -> list[Der]:
+    """Every DER of the view, read page by page inside the owner's scope."""
+    scope = aggregator_scope(view.aggregator_id)
+    out: list[Der] = []
+    cursor: str | None = None
+    while True:
+        page = await store.find_ders(view_query(view.filters, cursor), scope)
+        out.extend(hit.der for hit in page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            return out

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from registry.models import Ven, VenRole
+from typing import Any
+
+from registry.models import DEFAULT_VIEW, LogEntry, Ven, VenRole, View
 from registry.port import Batch
+from registry.views import normalise_filters
 from vtn.codec import messages as m
 from vtn.services import registration
 from vtn.services.base import Context, OadrError, log
@@ -25,6 +28,8 @@ async def provision_ven(
         raise OadrError(m.INVALID_ID, f"a VEN named {name!r} exists already")
     if ven_id is not None and await store.get_ven(ven_id) is not None:
         raise OadrError(m.INVALID_ID, f"venID {ven_id!r} exists already")
+    if role == VenRole.AGGREGATOR and not aggregator_id:
+        raise OadrError(m.INVALID_DATA, "an aggregator VEN needs an aggregator_id")
     now = ctx.clock()
     fields = {"ven_id": ven_id} if ven_id else {}
     ven = Ven(
@@ -57,3 +62,45 @@ async def cancel_registration(ctx: Context, ven: str) -> None:
 
 async def request_reregistration(ctx: Context, ven: str) -> None:
     await registration.request_reregistration(ctx, await _ven(ctx, ven))
+
+
+# --- views (discovery over OpenADR) ------------------------------------------------
+
+
+class ViewNameTaken(ValueError):
+    """The default view's name is reserved."""
+
+
+async def save_view(
+    ctx: Context, aggregator_id: str, name: str, filters: dict[str, Any],
+    description: str | None = None, actor: str = "operator",
+) -> tuple[View, bool]:
+    """Create or replace a view (filters validated like the side API's); (view, created).
+
+    Raises ``registry.views.ViewError`` for bad filters and ViewNameTaken for "all".
+    Aggregator VENs learn about the change at the next membership refresh.
+    """
+    if name == DEFAULT_VIEW:
+        raise ViewNameTaken(f"{DEFAULT_VIEW!r} is every aggregator's default view")
+    now = ctx.clock()
+    old = await ctx.store.get_view(aggregator_id, name)
+    view = View(
+        aggregator_id=aggregator_id, name=name, filters=normalise_filters(filters),
+        description=description, created_at=old.created_at if old else now, updated_at=now,
+    )
+    entry = LogEntry(
+        kind="view.changed" if old else "view.created", at=now, actor=actor,
+        aggregator_id=aggregator_id, data={"name": name, "filters": view.filters},
+    )
+    await ctx.store.commit(Batch(views=[view], log=[entry]))
+    return view, old is None
+
+
+async def delete_view(ctx: Context, aggregator_id: str, name: str, actor: str = "operator"
+                      ) -> bool:
+    if await ctx.store.get_view(aggregator_id, name) is None:
+        return False
+    entry = LogEntry(kind="view.deleted", at=ctx.clock(), actor=actor,
+                     aggregator_id=aggregator_id, data={"name": name})
+    await ctx.store.commit(Batch(delete_views=[(aggregator_id, name)], log=[entry]))
+    return True

@@ -13,8 +13,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from registry.discovery import DiscoveryQuery
-from registry.models import DEFAULT_VIEW, Der, View
-from registry.port import Scope, Store
+from registry.models import DEFAULT_VIEW, Der, LogEntry, View
+from registry.port import Batch, Scope, Store
 
 NOT_FILTERS = ("sort", "fields", "limit", "cursor", "total")
 VIEW_FILTERS = tuple(f for f in DiscoveryQuery.model_fields if f not in NOT_FILTERS)
@@ -86,3 +86,46 @@ async def members(store: Store, view: View) -> list[Der]:
         cursor = page.next_cursor
         if cursor is None:
             return out
+
+
+class ReservedName(ValueError):
+    """The default view's name cannot be saved."""
+
+
+async def save_view(
+    store: Store, aggregator_id: str, name: str, filters: dict[str, Any],
+    description: str | None, actor: str, now: datetime, *, replace: bool = True,
+) -> tuple[View, bool]:
+    """Create (or replace) a view; returns (view, created). Logged as view.created/changed.
+
+    Raises :class:`ViewError` for bad filters, :class:`ReservedName` for the default
+    view's name, pydantic's ValidationError for a bad name, FileExistsError when
+    ``replace`` is false and the view exists. Aggregator VENs learn about the change at
+    the next membership refresh.
+    """
+    if name == DEFAULT_VIEW:
+        raise ReservedName(f"{DEFAULT_VIEW!r} is every aggregator's default view")
+    normalised = normalise_filters(filters)
+    old = await store.get_view(aggregator_id, name)
+    if old is not None and not replace:
+        raise FileExistsError(f"view {name!r} exists")
+    view = View(
+        aggregator_id=aggregator_id, name=name, filters=normalised, description=description,
+        created_at=old.created_at if old else now, updated_at=now,
+    )
+    entry = LogEntry(
+        kind="view.changed" if old else "view.created", at=now, actor=actor,
+        aggregator_id=aggregator_id, data={"name": name, "filters": view.filters},
+    )
+    await store.commit(Batch(views=[view], log=[entry]))
+    return view, old is None
+
+
+async def delete_view(store: Store, aggregator_id: str, name: str, actor: str, now: datetime
+                      ) -> bool:
+    if await store.get_view(aggregator_id, name) is None:
+        return False
+    entry = LogEntry(kind="view.deleted", at=now, actor=actor, aggregator_id=aggregator_id,
+                     data={"name": name})
+    await store.commit(Batch(delete_views=[(aggregator_id, name)], log=[entry]))
+    return True

@@ -458,3 +458,47 @@ async def test_public_key_tokens_from_pem_or_jwks(tmp_path: Path, algorithm: str
                                    headers={"Authorization": f"Bearer {forged}"}) as r:
             assert r.status == 401
     assert not (tmp_path / "data" / "api-dev-key").exists()
+
+
+async def post_view(api: Api, body: Any, role: str = "aggregator", **claims: Any
+                    ) -> tuple[int, Any]:
+    async with api.session.post(api.base + "/views", json=body,
+                                headers=api.headers(role, **claims)) as r:
+        return r.status, await r.json(content_type=None)
+
+
+async def test_saved_view_lists_its_ders_in_the_owner_scope(api: Api) -> None:
+    ids = await fleet(api)
+    lat, lon = CENTRE
+    view = {"name": "dhw-5km", "filters": {
+        "device_class": ["dhwDevice"], "near": [lat, lon], "radius_m": 5000,
+        "marketplace_availability": True}}
+    status, body = await post_view(api, view, aggregator_id="A1")
+    assert status == 201, body
+    assert body["aggregator_id"] == "A1" and body["filters"]["radius_m"] == 5000
+    status, listed = await api.get("/views", "aggregator", aggregator_id="A1")
+    assert [v["name"] for v in listed["items"]] == ["all", "dhw-5km"]  # default view first
+    status, page = await api.get("/views/A1/dhw-5km/ders?sort=-max_capacity&fields=device_id",
+                                 "aggregator", aggregator_id="A1")
+    assert status == 200
+    assert names(page, ids) == ["boiler-near", "boiler-mid"]  # not A2's boiler-far
+    status, _ = await post_view(api, view, aggregator_id="A1")
+    assert status == 409
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"name": "x", "filters": {"colour": "red"}}, "filters.colour"),
+    ({"name": "x", "filters": {"device_class": ["toaster"]}}, "filters.device_class.0"),
+    ({"name": "x", "filters": {"near": [52.5, 13.4]}}, "filters.radius_m"),
+    ({"name": "x", "filters": {"sort": ["device_id"]}}, "filters.sort"),
+    ({"name": "all"}, "name"),
+    ({"name": "no spaces"}, "name"),
+    ({"name": "x", "extra": 1}, "extra"),
+])
+async def test_bad_views_are_400_problems_naming_the_field(api: Api, body: Any,
+                                                           field: str) -> None:
+    status, problem = await post_view(api, body, aggregator_id="A1")
+    assert status == 400, problem
+    assert field in [e["field"] for e in problem["errors"]], problem
+    status, listed = await api.get("/views", "aggregator", aggregator_id="A1")
+    assert [v["name"] for v in listed["items"]] == ["all"]  # nothing stored

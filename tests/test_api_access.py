@@ -16,7 +16,8 @@ from typing import Any
 import jwt
 import pytest
 
-from registry.models import DeviceClass, LogEntry, Ven
+from registry.models import DeviceClass, LogEntry, Ven, View
+from registry.port import Batch
 from tests.api_support import Api, api_server, der, seed
 from vtn.config import Config
 
@@ -52,6 +53,10 @@ async def world(config: Config) -> AsyncIterator[World]:
             for d in (foreign, own)
         ]
         await seed(api, vens, [own, foreign], log)
+        await api.served.vtn.store.commit(Batch(views=[
+            View(aggregator_id="A1", name="dhw", filters={"device_class": ["dhwDevice"]}),
+            View(aggregator_id="A2", name="dhw", filters={"device_class": ["dhwDevice"]}),
+        ]))
         yield World(api, {"own": own.device_id, "foreign": foreign.device_id},
                     {"own": "ven-a", "foreign": "ven-b"})
 
@@ -160,6 +165,48 @@ async def stream(w: World, role: str, target: str) -> bool:
     return w.ids[target] in seen
 
 
+OWNER = {"own": "A1", "foreign": "A2"}
+
+
+async def list_views(w: World, role: str, target: str) -> bool | int:
+    status, body = await w.api.get("/views", role, **ROLES[role])
+    if status != 200:
+        return status
+    return OWNER[target] in {v["aggregator_id"] for v in body["items"]}
+
+
+async def get_view(w: World, role: str, target: str) -> int:
+    status, _ = await w.api.get(f"/views/{OWNER[target]}/dhw", role, **ROLES[role])
+    return status
+
+
+async def view_ders(w: World, role: str, target: str) -> bool | int:
+    status, body = await w.api.get(f"/views/{OWNER[target]}/dhw/ders", role, **ROLES[role])
+    if status != 200:
+        return status
+    assert {d["device_id"] for d in body["items"]} == {w.ids[target]}  # nothing else
+    return True
+
+
+async def create_view(w: World, role: str, target: str) -> int:
+    body = {"name": "new", "aggregator_id": OWNER[target], "filters": {"liveness": ["online"]}}
+    async with w.api.session.post(w.api.base + "/views", json=body,
+                                  headers=w.api.headers(role, **ROLES[role])) as r:
+        return r.status
+
+
+async def delete_view(w: World, role: str, target: str) -> int:
+    async with w.api.session.delete(w.api.base + f"/views/{OWNER[target]}/dhw",
+                                    headers=w.api.headers(role, **ROLES[role])) as r:
+        return r.status
+
+
+VIEWS_SEEN = {"service": (True, True), "aggregator": (True, False), "prosumer": (403, 403)}
+VIEW_READ = {"service": (200, 200), "aggregator": (200, 404), "prosumer": (403, 403)}
+VIEW_DERS = {"service": (True, True), "aggregator": (True, 404), "prosumer": (403, 403)}
+VIEW_CREATE = {"service": (201, 201), "aggregator": (201, 403), "prosumer": (403, 403)}
+VIEW_DELETE = {"service": (204, 204), "aggregator": (204, 404), "prosumer": (403, 403)}
+
 VISIBLE = {"service": (True, True), "aggregator": (True, False), "prosumer": (True, False)}
 COUNTS = {"service": (1, 1), "aggregator": (1, 0), "prosumer": (1, 0)}
 STATS = {"service": (2, 2), "aggregator": (1, 1), "prosumer": (1, 1)}
@@ -181,6 +228,11 @@ MATRIX: list[tuple[str, Probe, dict[str, tuple[Any, Any]]]] = [
     ("GET /events", events, VISIBLE),
     ("GET /events?device_id", events_for_device, VISIBLE),
     ("GET /events/stream", stream, VISIBLE),
+    ("GET /views", list_views, VIEWS_SEEN),
+    ("GET /views/{agg}/{name}", get_view, VIEW_READ),
+    ("GET /views/{agg}/{name}/ders", view_ders, VIEW_DERS),
+    ("POST /views", create_view, VIEW_CREATE),
+    ("DELETE /views/{agg}/{name}", delete_view, VIEW_DELETE),
 ]
 CASES = [
     pytest.param(probe, role, target, expected[role][i], id=f"{name}-{role}-{target}")
@@ -221,7 +273,8 @@ async def test_prosumer_sets_own_flags_and_the_change_is_attributed(world: World
     }
 
 
-ENDPOINTS = ["/ders", "/ders/x", "/vens", "/vens/x", "/events", "/events/stream", "/stats"]
+ENDPOINTS = ["/ders", "/ders/x", "/vens", "/vens/x", "/events", "/events/stream", "/stats",
+             "/views", "/views/A1/dhw", "/views/A1/dhw/ders"]
 
 
 @pytest.mark.parametrize("path", ENDPOINTS)

@@ -24,6 +24,7 @@ ERROR_TEXT = {
     403: "Not allowed for this role",
     404: "Not found (or not visible to the caller)",
     412: "If-Match does not match the current version",
+    409: "Conflicts with the current state",
     415: "Unsupported content type",
 }
 
@@ -42,6 +43,7 @@ class Op:
     etag: bool = False
     sse: bool = False
     description: str = ""
+    status: int = 200  # success status (201 created, 204 no content)
 
 
 def build_openapi(ops: list[Op], problem: type[BaseModel], prefix: str) -> dict[str, Any]:
@@ -108,14 +110,15 @@ def _operation(
             "content": {"application/json": {"schema": body},
                         "application/merge-patch+json": {"schema": body}},
         }
-    ok: dict[str, Any] = {"description": "OK"}
+    ok: dict[str, Any] = {"description": {200: "OK", 201: "Created", 204: "No content"}.get(
+        op.status, "OK")}
     if op.response is not None:
         ok["content"] = {"application/json": {"schema": refs[(op.response, "serialization")]}}
     if op.sse:
         ok["content"] = {"text/event-stream": {"schema": {"type": "string"}}}
     if op.etag:
         ok["headers"] = {"ETag": {"schema": {"type": "string"}, "description": "the version"}}
-    out["responses"]["200"] = ok
+    out["responses"][str(op.status)] = ok
     problem_ref = refs[(problem, "serialization")]
     for status in sorted({400, 401, *op.errors}):
         out["responses"][str(status)] = {

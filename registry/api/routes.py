@@ -206,6 +206,7 @@ async def stats(request: web.Request) -> web.Response:
 
 def operations() -> list[Op]:
     from registry.api.sse import stream_events
+    from registry.api.views_routes import operations as view_operations
 
     der_id = {"device_id": "the DER's device_id"}
     return [
@@ -228,5 +229,6 @@ def operations() -> list[Op]:
            description="Each event has id = seq and event = kind; reconnect with "
            "Last-Event-ID to resume. Comments (': keep-alive') keep idle streams open."),
         Op("GET", "/v1/stats", stats, "DER counts by class, type and liveness", response=Stats),
+        *view_operations(),
     ]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from registry.models import DEFAULT_VIEW, LogEntry, Ven, VenRole, View
+from registry import views
+from registry.models import Ven, VenRole, View
 from registry.port import Batch
-from registry.views import normalise_filters
 from vtn.codec import messages as m
 from vtn.services import registration
 from vtn.services.base import Context, OadrError, log
@@ -67,40 +67,15 @@ async def request_reregistration(ctx: Context, ven: str) -> None:
 # --- views (discovery over OpenADR) ------------------------------------------------
 
 
-class ViewNameTaken(ValueError):
-    """The default view's name is reserved."""
-
-
 async def save_view(
     ctx: Context, aggregator_id: str, name: str, filters: dict[str, Any],
     description: str | None = None, actor: str = "operator",
 ) -> tuple[View, bool]:
-    """Create or replace a view (filters validated like the side API's); (view, created).
-
-    Raises ``registry.views.ViewError`` for bad filters and ViewNameTaken for "all".
-    Aggregator VENs learn about the change at the next membership refresh.
-    """
-    if name == DEFAULT_VIEW:
-        raise ViewNameTaken(f"{DEFAULT_VIEW!r} is every aggregator's default view")
-    now = ctx.clock()
-    old = await ctx.store.get_view(aggregator_id, name)
-    view = View(
-        aggregator_id=aggregator_id, name=name, filters=normalise_filters(filters),
-        description=description, created_at=old.created_at if old else now, updated_at=now,
+    return await views.save_view(
+        ctx.store, aggregator_id, name, filters, description, actor, ctx.clock()
     )
-    entry = LogEntry(
-        kind="view.changed" if old else "view.created", at=now, actor=actor,
-        aggregator_id=aggregator_id, data={"name": name, "filters": view.filters},
-    )
-    await ctx.store.commit(Batch(views=[view], log=[entry]))
-    return view, old is None
 
 
 async def delete_view(ctx: Context, aggregator_id: str, name: str, actor: str = "operator"
                       ) -> bool:
-    if await ctx.store.get_view(aggregator_id, name) is None:
-        return False
-    entry = LogEntry(kind="view.deleted", at=ctx.clock(), actor=actor,
-                     aggregator_id=aggregator_id, data={"name": name})
-    await ctx.store.commit(Batch(delete_views=[(aggregator_id, name)], log=[entry]))
-    return True
+    return await views.delete_view(ctx.store, aggregator_id, name, actor, ctx.clock())

@@ -165,8 +165,9 @@ def operations() -> list[Op]:
            "'all' first; a service token sees every saved view (filter with "
            "?aggregator_id=)."),
         Op("POST", "/v1/views", create_view, "Save a view", body=ViewIn, response=View,
-           errors=(400, 403, 409), status=201, description="A saved discovery query; aggregator VENs "
-           "are offered each of their views as a METADATA report over OpenADR."),
+           errors=(400, 403, 409), status=201,
+           description="A saved discovery query; aggregator VENs are offered each of "
+           "their views as a METADATA report over OpenADR."),
         Op("GET", "/v1/views/{aggregator_id}/{name}", get_view, "One view",
            path_params=path, response=View, errors=(403, 404)),
         Op("DELETE", "/v1/views/{aggregator_id}/{name}", delete_view, "Delete a view",

@@ -6,7 +6,9 @@ a real store; the clock is fake so schedules can be stepped.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
 
 from registry.models import VenRole
 from tests.conftest import FakeClock, make_vtn
@@ -272,3 +274,25 @@ async def test_reregistration_ends_old_reports_and_announces_again(vtn: Vtn) -> 
     assert [type(x) for x in await drain(vtn, agg)] == [m.RegisterReport]
     [sub] = await vtn.store.subscriptions_of_ven(agg)
     assert sub.state == "cancelled"
+
+
+def test_views_cli_saves_validates_and_deletes(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from vtn.cli import main as cli
+
+    run = CliRunner().invoke
+    d = ["--data-dir", str(tmp_path)]
+    ok = run(cli, ["views", "add", *d, "--aggregator", "A1", "--name", "dhw",
+                   "--filter", "device_class=dhwDevice,hvacDevice"])
+    assert ok.exit_code == 0, ok.output
+    bad = run(cli, ["views", "add", *d, "--aggregator", "A1", "--name", "x",
+                    "--filter", "colour=red"])
+    assert bad.exit_code != 0 and "colour" in bad.output
+    listed = run(cli, ["views", "list", *d, "--json"])
+    assert [(v["name"], v["filters"]) for v in json.loads(listed.output)] == [
+        ("dhw", {"device_class": ["dhwDevice", "hvacDevice"]})]
+    assert run(cli, ["views", "delete", *d, "--aggregator", "A1", "--name", "dhw"]).exit_code == 0
+    assert json.loads(run(cli, ["views", "list", *d, "--json"]).output) == []
+    agg = run(cli, ["vens", "add", *d, "--name", "agg-x", "--role", "aggregator"])
+    assert agg.exit_code != 0 and "aggregator_id" in agg.output

@@ -300,3 +300,7 @@ from vtn.cli_store import export_cmd, import_cmd, store_group  # noqa: E402
 main.add_command(store_group)
 main.add_command(export_cmd)
 main.add_command(import_cmd)
+
+from vtn.cli_views import views_group  # noqa: E402
+
+main.add_command(views_group)

@@ -77,8 +77,8 @@ def config(tmp_path: Path, request: pytest.FixtureRequest) -> Config:
     return load_config(None, data_dir=tmp_path / "data", **overrides)
 
 
-def make_vtn(config: Config, clock: Callable[[], datetime] | None = None, store: Store | None = None,
-             run_jobs: bool = False) -> Vtn:
+def make_vtn(config: Config, clock: Callable[[], datetime] | None = None,
+             store: Store | None = None, run_jobs: bool = False) -> Vtn:
     kwargs = {"clock": clock} if clock else {}
     vtn = Vtn(config, store=store or make_store(config), run_jobs=run_jobs, **kwargs)
     vtn.engine = ValidatingEngine(vtn.ctx)

@@ -427,7 +427,10 @@ class MongoStore:
                 {"ven_id": v}, session=s))
         if batch.outbox:
             await self._append_outbox(batch.outbox, s)
-        return await self._append_log(batch.log, s)
+        entries = await self._append_log(batch.log, s)
+        for ven_id, at in batch.mark_online:
+            await self._mark_online(ven_id, at, s)
+        return entries
 
     async def _write_report_requests(self, batch: Batch, s: Session) -> None:
         cancelled = ReportRequestState.CANCELLED.value

@@ -107,6 +107,9 @@ class Batch:
     outbox: list[OutboxMessage] = field(default_factory=list)
     clear_outbox_of: list[str] = field(default_factory=list)
     log: list[LogEntry] = field(default_factory=list)
+    # (ven_id, at): Store.mark_online inside this unit, after the log entries above (a
+    # registration is one transaction instead of two)
+    mark_online: list[tuple[str, datetime]] = field(default_factory=list)
     # discovery over OpenADR: views, reports VENs asked the VTN for, announcements
     views: list[View] = field(default_factory=list)  # upsert on (aggregator_id, name)
     delete_views: list[tuple[str, str]] = field(default_factory=list)

@@ -552,7 +552,10 @@ class SqliteStore(SqliteViews):
                     "INSERT INTO outbox (ven_id, kind, body, created_at) VALUES (?,?,?,?)",
                     [(m.ven_id, m.kind, m.body, m.created_at.timestamp()) for m in batch.outbox],
                 )
-            return self._append_log(batch.log)
+            entries = self._append_log(batch.log)
+            for ven_id, at in batch.mark_online:
+                self._mark_online(ven_id, at)
+            return entries
 
     def _write_report_requests(self, requests: list[ReportRequestRecord]) -> None:
         self.db.executemany(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from registry.models import OutboxMessage, Ven, new_id
+from registry.models import Liveness, OutboxMessage, Ven, new_id
 from registry.port import Batch
 from vtn.codec import encode
 from vtn.codec import messages as m
@@ -12,7 +12,6 @@ from vtn.services import views
 from vtn.services.base import (
     Context,
     OadrError,
-    contact,
     fingerprint_mismatch,
     log,
     new_request_id,
@@ -122,8 +121,15 @@ async def create_party_registration(
         batch.outbox.append(outbox(
             ven, m.RegisterReport(request_id=new_request_id(), reports=[], ven_id=ven.ven_id)
         ))
+    # the registration is contact: an offline VEN comes online in the same transaction
+    online = ven.liveness == Liveness.ONLINE
+    if not online:
+        batch.mark_online.append((ven.ven_id, now))
     await ctx.store.commit(batch)
-    await contact(ctx, ven)
+    if online:
+        ctx.contacts.seen(ven.ven_id, now)
+    else:
+        ven.liveness = Liveness.ONLINE
     return created_registration(ctx, ok(msg.request_id), ven)
 
 

@@ -172,6 +172,9 @@ async def announcement(ctx: Context, ven: Ven) -> tuple[OutboxMessage, str, int]
 async def refresh_announcements(ctx: Context) -> int:
     """Queue a new oadrRegisterReport for every aggregator VEN whose views changed.
 
+    The new offer replaces the old one, so the reports the VEN requested end and it asks
+    again (as after any oadrRegisterReport).
+
     Conditional on the hash announced before, so when several VTN processes notice the
     same change only one of them queues it. Returns how many VENs were re-announced.
     """
@@ -191,8 +194,9 @@ async def refresh_announcements(ctx: Context) -> int:
             views=[v.view.name for v in views], ders=sum(len(v.ders) for v in views),
         )
         try:
+            # the new offer replaces the old one: reports requested on it end
             await store.commit(Batch(announce=[(ven.ven_id, old, new)], outbox=[message],
-                                     log=[entry]))
+                                     cancel_subscriptions_of=[ven.ven_id], log=[entry]))
             sent += 1
         except Conflict:
             pass  # another process announced it
@@ -295,6 +299,7 @@ async def subscribe(ctx: Context, ven: Ven, requests: list[m.ReportRequest]) -> 
         message, digest, ders = await announcement(ctx, ven)
         batch.outbox.append(message)
         batch.announce.append((ven.ven_id, ANY, digest))
+        batch.cancel_subscriptions_of.append(ven.ven_id)  # before the new ones are stored
         batch.log.append(log("views.announced", ven, now, ders=ders))
     if batch:
         await ctx.store.commit(batch)

@@ -14,9 +14,10 @@ import click
 from rich.console import Console
 from rich.live import Live
 
-from ven_sim.fleet import FleetOptions, build_osbs, rss_mb, run_fleet
+from ven_sim.fleet import FleetOptions, build_osbs, rss_mb, run_fleet, ven_name
 from ven_sim.scenario import ScenarioError, builtin_names, load_scenario
 from ven_sim.stats import Stats
+from ven_sim.tls import ClientTls, TlsError, TlsOptions
 from ven_sim.view import render
 
 _ISO = re.compile(r"^P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?"
@@ -52,6 +53,9 @@ class Duration(click.ParamType):
         if seconds <= 0:
             self.fail("must be positive", param, ctx)
         return seconds
+
+
+_FILE = click.Path(dir_okay=False, exists=True, path_type=Path)
 
 
 def parse_center(text: str) -> tuple[float, float]:
@@ -99,12 +103,29 @@ def main() -> None:
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Write the summary figures to this file.")
 @click.option("--quiet", is_flag=True, help="No live view (also off when not a TTY).")
+@click.option("--ca", "ca_file", type=_FILE, default=None,
+              help="CA bundle the VTN's certificate must chain to (https; default: the "
+                   "system's trust store).")
+@click.option("--cert-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Per-VEN client certificates DIR/ven-NAME.pem + DIR/ven-NAME.key (as "
+                   "`vtn certs ven NAME --out DIR` writes them).")
+@click.option("--issue-from", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              default=None, help="Create missing --cert-dir certificates, signed by the "
+                                 "development CA in this directory (ca.pem + ca.key).")
+@click.option("--cert", "cert_file", type=_FILE, default=None,
+              help="One client certificate for every VEN (a VTN that binds fingerprints "
+                   "takes them all for one VEN: use --cert-dir for fleets).")
+@click.option("--key", "key_file", type=_FILE, default=None,
+              help="Key of --cert (default: in the --cert file).")
 def run(vtn: str, vens: int, ders_per_ven: int, poll: float | None, report: float | None,
         duration: float | None, center: str, radius_km: float, name_prefix: str,
         start_index: int, scenario: str, client: str, connections: int, timeout: float,
         ramp: float | None, seed: int, validate: bool, cancel_on_exit: bool,
-        json_path: Path | None, quiet: bool) -> None:
+        json_path: Path | None, quiet: bool, ca_file: Path | None, cert_dir: Path | None,
+        issue_from: Path | None, cert_file: Path | None, key_file: Path | None) -> None:
     """Start the fleet; Ctrl-C or SIGTERM stops it cleanly and prints a summary.
+
+    Over https every VEN presents a client certificate when --cert-dir or --cert is given.
 
     Exits with status 2 when the VTN answered any request with a 5xx.
     """
@@ -112,16 +133,37 @@ def run(vtn: str, vens: int, ders_per_ven: int, poll: float | None, report: floa
         load_scenario(scenario)
     except ScenarioError as exc:
         raise click.BadParameter(str(exc), param_hint="--scenario") from None
+    tls = TlsOptions(ca_file=ca_file, cert_file=cert_file, key_file=key_file,
+                     cert_dir=cert_dir, issue_from=issue_from)
+    try:
+        tls.check(vtn)
+    except TlsError as exc:
+        raise click.UsageError(str(exc)) from None
+    if cert_file is not None and vens > 1:
+        click.echo("ven-sim: warning: all VENs present one certificate; a VTN that binds a "
+                   "fingerprint per VEN treats them as one VEN (use --cert-dir)", err=True)
     options = FleetOptions(
         vtn=vtn, vens=vens, ders_per_ven=ders_per_ven, poll_s=poll, report_s=report,
         duration_s=duration, center=parse_center(center), radius_km=radius_km,
         name_prefix=name_prefix, start_index=start_index, scenario=scenario, client=client,
         connections=connections, timeout_s=timeout, ramp_s=ramp, cancel_on_exit=cancel_on_exit,
-        seed=seed, validate=validate,
+        seed=seed, validate=validate, tls=tls,
     )
+    if issue_from is not None:
+        issuing = ClientTls(tls, [ven_name(options, i) for i in range(vens)])
+        try:
+            issuing.prepare()
+        except TlsError as exc:
+            raise click.ClickException(str(exc)) from None
+        if issuing.issued:
+            click.echo(f"ven-sim: issued {issuing.issued} client certificates in {cert_dir}",
+                       err=True)
     console = Console(stderr=True)
     live_view = not quiet and console.is_terminal
-    stats = asyncio.run(_run(options, console if live_view else None))
+    try:
+        stats = asyncio.run(_run(options, console if live_view else None))
+    except TlsError as exc:
+        raise click.ClickException(str(exc)) from None
     summary = stats.to_dict()
     if json_path is not None:
         json_path.write_text(json.dumps(summary, indent=2) + "\n")

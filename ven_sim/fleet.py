@@ -14,15 +14,16 @@ import heapq
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 
 from ven_sim.devices import make_ders, noise, spread_location
 from ven_sim.link import HttpLink
-from ven_sim.osb import INF, ROLE_CHURN, ROLE_FLAP, ROLE_NONE, Env, Osb
+from ven_sim.osb import INF, ROLE_CHURN, ROLE_FLAP, ROLE_NONE, Env, Link, Osb
 from ven_sim.scenario import Scenario, load_scenario
 from ven_sim.stats import Stats
+from ven_sim.tls import ClientTls, TlsOptions
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class FleetOptions:
     cancel_on_exit: bool = False
     seed: int = 1
     validate: bool = False  # XSD-validate every VTN reply (slower)
+    tls: TlsOptions = field(default_factory=TlsOptions)  # CA, client certificates
 
 
 def ven_name(options: FleetOptions, i: int) -> str:
@@ -72,6 +74,32 @@ def build_osbs(options: FleetOptions, scenario: Scenario | None = None) -> list[
     return osbs
 
 
+def fleet_tls(options: FleetOptions, osbs: list[Osb]) -> ClientTls | None:
+    """The fleet's TLS setup, certificate files checked (or issued); None: plain HTTP
+    with aiohttp's defaults. Raises :class:`ven_sim.tls.TlsError` on unusable options."""
+    options.tls.check(options.vtn)
+    if not options.tls.any:
+        return None
+    tls = ClientTls(options.tls, [o.name for o in osbs])
+    tls.prepare()
+    return tls
+
+
+class PerVenLinks:
+    """OSB index -> a link presenting that VEN's own certificate, built at first use."""
+
+    def __init__(self, link: HttpLink, tls: ClientTls) -> None:
+        self.link = link
+        self.tls = tls
+        self.links: dict[int, HttpLink] = {}
+
+    def __call__(self, i: int) -> HttpLink:
+        link = self.links.get(i)
+        if link is None:
+            link = self.links[i] = self.link.with_context(self.tls.context(i))
+        return link
+
+
 def rss_mb() -> float | None:
     """Resident memory of this process (Linux), in MiB."""
     try:
@@ -87,9 +115,12 @@ def rss_mb() -> float | None:
 class Scheduler:
     """Heap of (due time, OSB index) drained into a fixed pool of workers."""
 
-    def __init__(self, osbs: list[Osb], link: HttpLink, env: Env, workers: int) -> None:
+    def __init__(self, osbs: list[Osb], link: HttpLink, env: Env, workers: int,
+                 link_of: Callable[[int], Link] | None = None) -> None:
         self.osbs = osbs
         self.link = link
+        # the link OSB i talks over (its own client certificate); default: the one link
+        self.link_of: Callable[[int], Link] = link_of or (lambda _: link)
         self.env = env
         self.stats = link.stats
         self.workers = workers
@@ -108,7 +139,7 @@ class Scheduler:
             osb.plan_scenario(self.env, now + ramp_s)
 
     async def _worker(self) -> None:
-        env, link = self.env, self.link
+        env, link_of = self.env, self.link_of
         while True:
             due, i = await self.queue.get()
             if self.closing:
@@ -118,7 +149,7 @@ class Scheduler:
             self._lag = max(self._lag, now - due)
             self.busy += 1
             try:
-                wake = await osb.step(link, env, now)
+                wake = await osb.step(link_of(i), env, now)
             except Exception:  # a simulator bug must not stop the fleet
                 log.exception("step of %s failed", osb.name)
                 self.stats.errors["simulator"] += 1
@@ -176,11 +207,11 @@ class Scheduler:
 
     async def cancel_all(self) -> None:
         """oadrCancelPartyRegistration for every registered VEN (--cancel-on-exit)."""
-        pending = iter(self.osbs)
+        pending = iter(enumerate(self.osbs))
 
         async def worker() -> None:
-            for osb in pending:
-                await osb.cancel(self.link)
+            for i, osb in pending:
+                await osb.cancel(self.link_of(i))
 
         await asyncio.gather(*(worker() for _ in range(self.workers)))
 
@@ -199,11 +230,12 @@ async def run_fleet(
                   scenario=scenario.name, client=options.client)
     stop = stop or asyncio.Event()
     osbs = build_osbs(options, scenario)
+    tls = fleet_tls(options, osbs)
     if options.client == "openleadr":
         from ven_sim.olclient import run_clients
 
         await run_clients(osbs, options.vtn, stats, stop, options.duration_s,
-                          options.report_s or 10.0, on_tick)
+                          options.report_s or 10.0, on_tick, tls)
         stats.memory_mb = rss_mb()
         return stats
     if options.client != "oadr":
@@ -215,8 +247,11 @@ async def run_fleet(
     connector = aiohttp.TCPConnector(limit=options.connections)
     timeout = aiohttp.ClientTimeout(total=options.timeout_s)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        link = HttpLink(session, options.vtn, stats, options.validate)
-        scheduler = Scheduler(osbs, link, env, options.connections)
+        per_ven = tls is not None and tls.per_ven
+        link = HttpLink(session, options.vtn, stats, options.validate,
+                        tls.shared() if tls is not None and not per_ven else None)
+        link_of = PerVenLinks(link, tls) if tls is not None and per_ven else None
+        scheduler = Scheduler(osbs, link, env, options.connections, link_of)
         await scheduler.run(stop, options.duration_s, ramp, on_tick)
         if options.cancel_on_exit:
             await scheduler.cancel_all()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import ssl
 import time
 
 import aiohttp
@@ -24,11 +26,20 @@ class HttpLink:
     """Posts encoded messages; returns decoded replies or None after a counted error."""
 
     def __init__(self, session: aiohttp.ClientSession, vtn_url: str, stats: Stats,
-                 validate: bool = False) -> None:
+                 validate: bool = False, ssl_context: ssl.SSLContext | None = None) -> None:
         self.session = session
         self.base = service_base(vtn_url)
         self.stats = stats
         self.validate = validate
+        # True: aiohttp's default (system trust, no client certificate)
+        self.ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
+
+    def with_context(self, ssl_context: ssl.SSLContext) -> HttpLink:
+        """The same session and stats, presenting another client certificate (aiohttp
+        pools connections per context, so they are never shared across certificates)."""
+        link = copy.copy(self)
+        link.ssl = ssl_context
+        return link
 
     async def _post(self, service: str, body: bytes) -> tuple[int, bytes] | str:
         """(HTTP status, body), or the error kind when no answer came."""
@@ -37,13 +48,18 @@ class HttpLink:
         start = time.perf_counter()
         try:
             async with self.session.post(f"{self.base}/{service}", data=body,
-                                         headers=HEADERS) as resp:
+                                         headers=HEADERS, ssl=self.ssl) as resp:
                 data = await resp.read()
                 status = resp.status
         except TimeoutError:
             return "timeout"
-        except (aiohttp.ClientConnectionError, OSError):
-            return "connection"
+        except (aiohttp.ClientSSLError, ssl.SSLError):
+            return "tls"
+        except (aiohttp.ClientConnectionError, OSError) as exc:
+            # a TLS alert that arrives with the first read (TLS 1.3 refuses a client
+            # certificate after the handshake; often only a reset gets through, though)
+            return "tls" if isinstance(exc.__cause__ or exc.__context__, ssl.SSLError) else (
+                "connection")
         except aiohttp.ClientError as exc:
             return f"client {type(exc).__name__}"
         finally:

@@ -3,6 +3,10 @@
 A cross-check that our VTN works with a VEN stack nobody here wrote. openleadr only
 reports usage payloadFloat values (no status, no location), one task set per VEN, so
 this mode is for small fleets.
+
+With client certificates, each client gets its VEN's certificate, key and the CA bundle
+through ``OpenADRClient(cert=, key=, ca_file=)``; openleadr then also signs its messages
+with that certificate (XML signatures), as openleadr VENs do.
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 from openleadr import OpenADRClient, objects
 
 from ven_sim.devices import Der
 from ven_sim.link import service_base
 from ven_sim.osb import Osb
 from ven_sim.stats import Stats
+from ven_sim.tls import ClientTls
 
 _ELEMENT = re.compile(r"<(?:\w+:)?(oadr\w+)[\s>]")
 
@@ -46,8 +52,23 @@ def _hook_stats(client: OpenADRClient, stats: Stats) -> None:
     client.add_hook("after_parse_xml", received)
 
 
-def make_client(osb: Osb, url: str, stats: Stats, sample_s: float) -> OpenADRClient:
-    client = OpenADRClient(ven_name=osb.name, vtn_url=service_base(url))
+def make_client(osb: Osb, url: str, stats: Stats, sample_s: float,
+                tls: ClientTls | None = None, index: int = 0) -> OpenADRClient:
+    pair = tls.pair(index) if tls is not None else None
+    ca_file = tls.options.ca_file if tls is not None else None
+    certs: dict[str, Any] = {}
+    if pair is not None:
+        certs = dict(cert=str(pair.cert), key=str(pair.key or pair.cert),
+                     ca_file=str(ca_file) if ca_file else None, show_fingerprint=False)
+    client = OpenADRClient(ven_name=osb.name, vtn_url=service_base(url), **certs)
+    if tls is not None and (pair is None or ca_file is None):
+        # openleadr builds its TLS context only with a certificate and a CA file; with
+        # --ca alone (or a certificate but no --ca: system trust) hand it ours
+        client.client_session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=tls.context(index)),
+            headers={"content-type": "application/xml"},
+            timeout=aiohttp.ClientTimeout(sock_connect=5, sock_read=10),
+        )
     lon = osb.location[1]
     for der in osb.ders:
         client.add_report(
@@ -86,9 +107,10 @@ async def run_clients(
     duration_s: float | None,
     sample_s: float,
     on_tick: Callable[[Stats], None] | None,
+    tls: ClientTls | None = None,
 ) -> None:
     logging.getLogger("openleadr").setLevel(logging.CRITICAL)
-    clients = [make_client(o, url, stats, sample_s) for o in osbs]
+    clients = [make_client(o, url, stats, sample_s, tls, i) for i, o in enumerate(osbs)]
     try:
         for client in clients:
             await client.run()

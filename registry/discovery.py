@@ -227,6 +227,41 @@ class Page:
 
 
 @dataclass(slots=True)
+class DerBrief:
+    """The few DER fields a view offer or status report needs, read without the document.
+
+    ``status`` is the stored oadrPayloadResourceStatus as plain JSON (online,
+    manual_override, load_control: {kind: {current, min, max, normal}}).
+    """
+
+    device_id: str
+    ven_id: str
+    resource_id: str
+    device_class: str
+    liveness: str
+    status: dict[str, Any]
+    max_capacity: float | None
+    available_capacity: float | None
+    lat: float | None
+    lon: float | None
+
+    @classmethod
+    def of(cls, der: Der) -> DerBrief:
+        loc = der.location
+        return cls(
+            der.device_id, der.ven_id, der.resource_id, der.device_class.value,
+            der.liveness.value, der.status.model_dump(mode="json"), der.max_capacity,
+            der.available_capacity, loc.lat if loc else None, loc.lon if loc else None,
+        )
+
+
+def unpaged(query: DiscoveryQuery) -> DiscoveryQuery:
+    """The query's filters over all matches in device_id order (bulk reads, not the API)."""
+    return query.model_copy(update={"limit": 1 << 62, "cursor": None, "sort": ["device_id"],
+                                    "fields": None, "total": False})
+
+
+@dataclass(slots=True)
 class DerStats:
     total: int
     by_class: dict[str, int] = field(default_factory=dict)

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
-from registry.discovery import DerPatch, DerStats, DiscoveryQuery, LogQuery, Page
+from registry.discovery import DerBrief, DerPatch, DerStats, DiscoveryQuery, LogQuery, Page
 from registry.models import (
     Der,
     DerStatus,
@@ -164,6 +164,11 @@ class Store(Protocol):
     # discovery (side API); see registry.discovery for the query, plan and cursor
     async def find_ders(self, query: DiscoveryQuery, scope: Scope) -> Page:
         """One keyset page of DERs matching the query inside the scope (geo: distance_m)."""
+        ...
+
+    async def der_briefs(self, query: DiscoveryQuery, scope: Scope) -> list[DerBrief]:
+        """Every DER matching the filters of ``query`` in the scope, in device_id order,
+        as :class:`DerBrief` (paging, sort and projection of the query are ignored)."""
         ...
 
     async def der_stats(self, scope: Scope) -> DerStats: ...

@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from registry.discovery import (
+    DerBrief,
     DerPatch,
     DerStats,
     DiscoveryQuery,
@@ -34,6 +35,7 @@ from registry.discovery import (
     encode_cursor,
     haversine_m,
     plan,
+    unpaged,
 )
 from registry.discovery_sql import compile_count, compile_find, scope_where
 from registry.models import (
@@ -387,6 +389,15 @@ class SqliteStore(SqliteViews):
             count_sql, count_params = compile_count(query, scope)
             total = self.db.execute(count_sql, count_params).fetchone()[0]
         return Page(items, cursor, total)
+
+    async def der_briefs(self, query: DiscoveryQuery, scope: Scope = SERVICE) -> list[DerBrief]:
+        q = unpaged(query)
+        sql, params = compile_find(q, scope, plan(q), _BRIEF_COLUMNS)
+        loads = json.loads
+        return [
+            DerBrief(r[0], r[1], r[2], r[3], r[4], loads(r[5]) or {}, r[6], r[7], r[8], r[9])
+            for r in self.db.execute(sql, params)
+        ]
 
     async def der_stats(self, scope: Scope = SERVICE) -> DerStats:
         where, params = _scope_where(scope)
@@ -850,6 +861,10 @@ _ITER_SQL = {
 }
 
 
+_BRIEF_COLUMNS = (
+    "ders.device_id, ders.ven_id, ders.resource_id, ders.device_class, ders.liveness, "
+    "ders.status, ders.max_capacity, ders.available_capacity, ders.lat, ders.lon"
+)
 _DER_NAMES = tuple(c.strip() for c in DER_COLUMNS.split(","))
 _LOG_SELECT = (
     "SELECT seq, at, kind, actor, ven_id, device_id, aggregator_id, account_id, data FROM log"

@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from registry.discovery import DiscoveryQuery
-from registry.models import DEFAULT_VIEW, Der, LogEntry, View
+from registry.discovery import DerBrief, DiscoveryQuery
+from registry.models import DEFAULT_VIEW, LogEntry, View
 from registry.port import Batch, Scope, Store
 
 NOT_FILTERS = ("sort", "fields", "limit", "cursor", "total")
@@ -75,17 +75,9 @@ async def find_view(store: Store, aggregator_id: str, name: str) -> View | None:
     return await store.get_view(aggregator_id, name)
 
 
-async def members(store: Store, view: View) -> list[Der]:
-    """Every DER of the view, read page by page inside the owner's scope."""
-    scope = aggregator_scope(view.aggregator_id)
-    out: list[Der] = []
-    cursor: str | None = None
-    while True:
-        page = await store.find_ders(view_query(view.filters, cursor), scope)
-        out.extend(hit.der for hit in page.items)
-        cursor = page.next_cursor
-        if cursor is None:
-            return out
+async def members(store: Store, view: View) -> list[DerBrief]:
+    """Every DER of the view (device_id order), read inside the owner's scope."""
+    return await store.der_briefs(view_query(view.filters), aggregator_scope(view.aggregator_id))
 
 
 class ReservedName(ValueError):

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from registry import views as registry_views
+from registry.discovery import DerBrief
 from registry.models import (
-    Der,
     DeviceClass,
     Liveness,
     OutboxMessage,
@@ -65,8 +65,11 @@ def is_aggregator(ven: Ven) -> bool:
     return ven.role == VenRole.AGGREGATOR and bool(ven.aggregator_id)
 
 
-def is_online(der: Der) -> bool:
-    return der.liveness == Liveness.ONLINE
+ONLINE = Liveness.ONLINE.value
+
+
+def is_online(der: DerBrief) -> bool:
+    return der.liveness == ONLINE
 
 
 # --- metadata (oadrRegisterReport) -----------------------------------------------------
@@ -75,7 +78,7 @@ def is_online(der: Der) -> bool:
 @dataclass(slots=True)
 class ViewMembers:
     view: View
-    ders: list[Der]
+    ders: list[DerBrief]
 
     @property
     def r_ids(self) -> set[str]:
@@ -95,8 +98,8 @@ def metadata_hash(views: list[ViewMembers]) -> str:
     h = hashlib.sha256()
     for vm in views:
         h.update(f"\x1e{vm.view.name}".encode())
-        for d in sorted(vm.ders, key=lambda d: d.device_id):
-            loc = f"{d.location.lat},{d.location.lon}" if d.location else ""
+        for d in vm.ders:  # device_id order
+            loc = f"{d.lat},{d.lon}" if d.lat is not None else ""
             h.update(
                 f"\x1f{d.device_id}\x1f{d.resource_id}\x1f{d.ven_id}\x1f{d.device_class}"
                 f"\x1f{loc}".encode()
@@ -111,17 +114,17 @@ def _sampling(ctx: Context) -> m.SamplingRate:
     )
 
 
-def der_description(der: Der, sampling: m.SamplingRate) -> m.ReportDescription:
+def der_description(der: DerBrief, sampling: m.SamplingRate) -> m.ReportDescription:
     return m.ReportDescription(
         r_id=der.device_id,
         report_type=DER_REPORT_TYPE,
         reading_type="x-notApplicable",
         resource_id=der.resource_id,
         source_ven_id=der.ven_id,
-        subject_mrids=[der.device_class.value],
+        subject_mrids=[der.device_class],
         item=POWER,
         sampling_rate=sampling,
-        location=(der.location.lat, der.location.lon) if der.location else None,
+        location=(der.lat, der.lon) if der.lat is not None and der.lon is not None else None,
     )
 
 
@@ -337,39 +340,49 @@ async def unsubscribe(ctx: Context, ven: Ven, report_request_ids: list[str]) -> 
 # --- delivery (oadrUpdateReport) -------------------------------------------------------
 
 
-def status_payload(der: Der) -> m.ReportPayload:
+def status_payload(der: DerBrief) -> m.ReportPayload:
     s = der.status
     return m.ReportPayload(
         r_id=der.device_id,
         status=m.ResourceStatus(
             online=is_online(der),
-            manual_override=bool(s.manual_override),
+            manual_override=bool(s.get("manual_override")),
             load_control={
-                k: m.LoadControlValue(v.current, v.min, v.max, v.normal)
-                for k, v in s.load_control.items()
+                k: m.LoadControlValue(v["current"], v.get("min"), v.get("max"), v.get("normal"))
+                for k, v in (s.get("load_control") or {}).items()
             },
         ),
     )
 
 
-def aggregate_value(ders: list[Der], metric: str, cls: DeviceClass | None) -> float:
-    chosen = [d for d in ders if cls is None or d.device_class == cls]
-    if metric == "online":
-        return float(sum(1 for d in chosen if is_online(d)))
-    if metric == "max_capacity":
-        return float(sum(d.max_capacity or 0.0 for d in chosen))
-    return float(sum(d.available_capacity or 0.0 for d in chosen if is_online(d)))
+def aggregates_of(ders: list[DerBrief]) -> dict[str, float]:
+    """Every aggregate rID's value in one pass: DERs online, Σ max capacity and Σ available
+    capacity of the online ones, per device class and in total."""
+    out = dict.fromkeys(AGGREGATE_RIDS, 0.0)
+    online_rid, max_rid, avail_rid = (f"{AGG_PREFIX}{k}" for k in AGGREGATES)
+    for d in ders:
+        cls = d.device_class
+        max_w = d.max_capacity or 0.0
+        out[max_rid] += max_w
+        out[f"{max_rid}.{cls}"] += max_w
+        if d.liveness == ONLINE:
+            avail_w = d.available_capacity or 0.0
+            out[online_rid] += 1.0
+            out[f"{online_rid}.{cls}"] += 1.0
+            out[avail_rid] += avail_w
+            out[f"{avail_rid}.{cls}"] += avail_w
+    return out
 
 
 def update_message(ctx: Context, ven: Ven, sub: ReportSubscription,
-                   ders: list[Der]) -> m.UpdateReport:
+                   ders: list[DerBrief]) -> m.UpdateReport:
     now = ctx.clock()
     by_id = {d.device_id: d for d in ders}
+    aggregates = aggregates_of(ders) if any(r in AGGREGATE_RIDS for r in sub.r_ids) else {}
     payloads: list[m.ReportPayload] = []
     for rid in sub.r_ids:
-        if rid in AGGREGATE_RIDS:
-            metric, cls = AGGREGATE_RIDS[rid]
-            payloads.append(m.ReportPayload(r_id=rid, value=aggregate_value(ders, metric, cls)))
+        if rid in aggregates:
+            payloads.append(m.ReportPayload(r_id=rid, value=aggregates[rid]))
         elif (der := by_id.get(rid)) is not None:  # a DER that left the view is omitted
             payloads.append(status_payload(der))
     duration = timedelta(seconds=sub.granularity_s)

@@ -8,13 +8,17 @@ what the OSBs do (here: one fleet stops, its DERs go offline), and nothing of th
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import aiohttp
 
 from registry.models import VenRole
 from registry.port import SERVICE, DerQuery
 from tests.conftest import Served, serve
+from tests.oadr import call, metadata, register
 from ven_sim.aggregator import Aggregator
 from ven_sim.fleet import FleetOptions, run_fleet, ven_name
 from ven_sim.link import HttpLink
@@ -117,4 +121,30 @@ async def test_each_aggregator_sees_exactly_its_ders_following_the_osbs(config: 
             s.set()
         await asyncio.gather(*tasks.values(), return_exceptions=True)
         await session.close()
+        await served.stop()
+
+
+async def test_ven_sim_aggregator_command_prints_what_it_discovers(config: Config,
+                                                                  tmp_path: Path) -> None:
+    served = await serve(fast(config), run_jobs=True)
+    try:
+        ctx = served.vtn.ctx
+        await provision_ven(ctx, name="agg-cli", aggregator_id="A1", role=VenRole.AGGREGATOR)
+        reg = await register(served.vtn, "osb-1", aggregator_id="A1")
+        await call(served.vtn, "EiReport", metadata(reg.ven_id or "", {
+            "boiler-1": "Water_Heater", "pv-1": "PV"}))
+        out = tmp_path / "found.json"
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ven_sim.cli", "aggregator", "--vtn", served.url,
+            "--name", "agg-cli", "--granularity", "1s", "--report-back", "1s",
+            "--duration", "3s", "--validate", "--json", str(out),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        output, _ = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, output.decode()
+        found = json.loads(out.read_text())
+        view = found["views"]["all"]
+        assert view["ders"] == 2 and view["by_class"] == {"dhwDevice": 1, "pvSystem": 1}
+        assert found["updates"] >= 1 and view["online"] == 2
+        assert "all" in output.decode()
+    finally:
         await served.stop()

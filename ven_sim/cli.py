@@ -188,6 +188,120 @@ async def _run(options: FleetOptions, console: Console | None) -> Stats:
 
 
 @main.command()
+@click.option("--vtn", default="http://127.0.0.1:8080", show_default=True,
+              help="VTN base URL (http or https).")
+@click.option("--name", required=True, help="oadrVenName of the aggregator VEN "
+              "(provisioned with `vtn vens add --role aggregator --aggregator ID`).")
+@click.option("--views", default=None,
+              help="Comma-separated views to request (default: every view offered).")
+@click.option("--granularity", type=Duration(), default=60.0, show_default=True,
+              help="Granularity asked for (not below the offered minimum sampling period).")
+@click.option("--report-back", type=Duration(), default=60.0, show_default=True,
+              help="How often the VTN sends the report; 0: once.")
+@click.option("--poll", type=Duration(), default=None,
+              help="Poll period (default: the VTN's oadrRequestedOadrPollFreq).")
+@click.option("--duration", type=Duration(), default=60.0, show_default=True,
+              help="How long to watch.")
+@click.option("--show-ders", is_flag=True, help="Print every DER, not only per-view totals.")
+@click.option("--validate", is_flag=True, help="XSD-validate every VTN reply.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Write what was discovered to this file.")
+@click.option("--ca", "ca_file", type=_FILE, default=None, help="CA bundle of the VTN (https).")
+@click.option("--cert", "cert_file", type=_FILE, default=None, help="Client certificate.")
+@click.option("--key", "key_file", type=_FILE, default=None, help="Key of --cert.")
+def aggregator(vtn: str, name: str, views: str | None, granularity: float, report_back: float,
+               poll: float | None, duration: float, show_ders: bool, validate: bool,
+               json_path: Path | None, ca_file: Path | None, cert_file: Path | None,
+               key_file: Path | None) -> None:
+    """Register as an aggregator VEN, request its views and print what it discovers.
+
+    Speaks only OpenADR 2.0b (discovery over EiReport, see docs/osb-profile.md,
+    "Aggregator profile"). Exits with status 1 when the VTN refused it.
+    """
+    tls = TlsOptions(ca_file=ca_file, cert_file=cert_file, key_file=key_file)
+    try:
+        tls.check(vtn)
+    except TlsError as exc:
+        raise click.UsageError(str(exc)) from None
+    wanted = [v.strip() for v in views.split(",") if v.strip()] if views else None
+    try:
+        summary = asyncio.run(_watch(vtn, name, wanted, granularity, report_back, poll,
+                                     duration, validate, tls))
+    except TlsError as exc:
+        raise click.ClickException(str(exc)) from None
+    if json_path is not None:
+        json_path.write_text(json.dumps(summary, indent=2) + "\n")
+    _print_discovery(summary, show_ders)
+    if summary["errors"] or summary["ven_id"] is None:
+        sys.exit(1)
+
+
+async def _watch(vtn: str, name: str, wanted: list[str] | None, granularity: float,
+                 report_back: float, poll: float | None, duration: float, validate: bool,
+                 tls: TlsOptions) -> dict[str, Any]:
+    import aiohttp
+
+    from ven_sim.aggregator import Aggregator
+    from ven_sim.link import HttpLink
+
+    context = None
+    if tls.any:
+        client_tls = ClientTls(tls, [name])
+        client_tls.prepare()
+        context = client_tls.context(0)
+    stats = Stats(vens=1, client="aggregator")
+    async with aiohttp.ClientSession() as session:
+        link = HttpLink(session, vtn, stats, validate, context)
+        agg = Aggregator(link, name, wanted, granularity, report_back, poll)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (NotImplementedError, RuntimeError):
+                pass
+        task = asyncio.create_task(agg.run(duration))
+        waiter = asyncio.create_task(stop.wait())
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        for t in (task, waiter):
+            t.cancel()
+        await asyncio.gather(task, waiter, return_exceptions=True)
+    summary = agg.summary()
+    summary["transport_errors"] = dict(stats.errors)
+    if agg.ven_id is None and not agg.errors:
+        summary["errors"].append(f"no registration: {dict(stats.errors)}")
+    return summary
+
+
+def _print_discovery(summary: dict[str, Any], show_ders: bool) -> None:
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"aggregator venID {summary['ven_id']}: {summary['announcements']} offers, "
+                  f"{summary['updates']} status reports")
+    table = Table("view", "DERs", "online", "by class", "Σ max kW", "Σ available kW")
+    for name, v in summary["views"].items():
+        agg = v["aggregates"]
+
+        def kw(key: str, agg: dict[str, float] = agg) -> str:
+            return f"{agg[key] / 1000:.1f}" if key in agg else "-"
+
+        table.add_row(name, str(v["ders"]), str(v["online"]),
+                      ", ".join(f"{k} {n}" for k, n in sorted(v["by_class"].items())),
+                      kw("agg.max_capacity"), kw("agg.available_capacity"))
+    console.print(table)
+    if show_ders:
+        ders = Table("view", "device_id", "OSB venID", "resourceID", "class", "online")
+        for name, v in summary["views"].items():
+            for device_id, d in v["der_status"].items():
+                ders.add_row(name, device_id, d["ven_id"] or "-", d["resource_id"] or "-",
+                             d["device_class"] or "-", str(d["online"]))
+        console.print(ders)
+    for error in summary["errors"]:
+        console.print(f"[red]error:[/red] {error}")
+
+
+@main.command()
 @click.option("--vens", default=100_000, show_default=True, type=click.IntRange(1))
 @click.option("--ders-per-ven", default=4, show_default=True, type=click.IntRange(1, 32))
 def memory(vens: int, ders_per_ven: int) -> None:

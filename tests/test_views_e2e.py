@@ -126,7 +126,9 @@ async def test_each_aggregator_sees_exactly_its_ders_following_the_osbs(config: 
 
 async def test_ven_sim_aggregator_command_prints_what_it_discovers(config: Config,
                                                                   tmp_path: Path) -> None:
-    served = await serve(fast(config), run_jobs=True)
+    fast(config)
+    config.liveness.stale_after_polls = config.liveness.offline_after_polls = 1000
+    served = await serve(config, run_jobs=True)  # the OSB below registers, then is silent
     try:
         ctx = served.vtn.ctx
         await provision_ven(ctx, name="agg-cli", aggregator_id="A1", role=VenRole.AGGREGATOR)

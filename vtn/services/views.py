@@ -11,10 +11,13 @@ docs/osb-profile.md ("Aggregator profile").
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from registry import views as registry_views
 from registry.discovery import DerBrief
@@ -159,6 +162,21 @@ def metadata_message(ctx: Context, ven: Ven, views: list[ViewMembers]) -> m.Regi
     return m.RegisterReport(request_id=new_request_id(), reports=reports, ven_id=ven.ven_id)
 
 
+async def off_loop(build: Callable[..., OutboxMessage], *args: Any) -> OutboxMessage:
+    """Build and encode a big message (thousands of DERs) in a worker thread, so the event
+    loop keeps answering polls meanwhile (the GIL is handed back every few ms)."""
+    return await asyncio.to_thread(build, *args)
+
+
+def offer_of(ctx: Context, ven: Ven, views: list[ViewMembers]) -> OutboxMessage:
+    return outbox_of(ven, metadata_message(ctx, ven, views))
+
+
+def delivery_of(ctx: Context, ven: Ven, sub: ReportSubscription,
+                ders: list[DerBrief]) -> OutboxMessage:
+    return outbox_of(ven, update_message(ctx, ven, sub, ders))
+
+
 def outbox_of(ven: Ven, message: m.Message) -> OutboxMessage:
     return OutboxMessage(
         ven_id=ven.ven_id, kind=m.ELEMENT_NAMES[type(message)], body=encode(message).decode()
@@ -168,8 +186,8 @@ def outbox_of(ven: Ven, message: m.Message) -> OutboxMessage:
 async def announcement(ctx: Context, ven: Ven) -> tuple[OutboxMessage, str, int]:
     """The oadrRegisterReport describing the VEN's views now, its hash and DER count."""
     views = await all_members(ctx, ven)
-    message = metadata_message(ctx, ven, views)
-    return outbox_of(ven, message), metadata_hash(views), sum(len(v.ders) for v in views)
+    message = await off_loop(offer_of, ctx, ven, views)
+    return message, metadata_hash(views), sum(len(v.ders) for v in views)
 
 
 async def refresh_announcements(ctx: Context) -> int:
@@ -191,7 +209,7 @@ async def refresh_announcements(ctx: Context) -> int:
         old = await store.announced_hash(ven.ven_id)
         if new == old:
             continue
-        message = outbox_of(ven, metadata_message(ctx, ven, views))
+        message = await off_loop(offer_of, ctx, ven, views)
         entry = log(
             "views.announced", ven, ctx.clock(),
             views=[v.view.name for v in views], ders=sum(len(v.ders) for v in views),
@@ -435,7 +453,7 @@ async def deliver_due(ctx: Context) -> tuple[int, int]:
             continue
         if ven.liveness == Liveness.OFFLINE:
             continue  # nobody polls: don't pile up reports in its outbox
-        batch.outbox.append(outbox_of(ven, update_message(ctx, ven, sub, vm.ders)))
+        batch.outbox.append(await off_loop(delivery_of, ctx, ven, sub, vm.ders))
     if batch:
         await store.commit(batch)
     return len(claimed), len(batch.outbox)

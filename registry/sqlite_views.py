@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from registry.models import ReportSubscription, SubscriptionState, Ven, View
 from registry.port import ANY, Batch, Conflict, Scope
@@ -50,7 +50,8 @@ class SqliteViews:
     db: sqlite3.Connection
     _VEN_SELECT: str
 
-    def _ven(self, row: tuple[Any, ...] | None) -> Ven | None: ...  # from SqliteStore
+    if TYPE_CHECKING:  # provided by SqliteStore
+        def _ven(self, row: tuple[Any, ...] | None) -> Ven | None: ...
 
     async def vens_with_role(self, role: str) -> list[Ven]:
         rows = self.db.execute(

@@ -69,6 +69,7 @@ from registry.models import (
     Ven,
 )
 from registry.mongo_query import DER_SORT, der_filter, der_limit, scope_filter
+from registry.mongo_views import VIEW_INDEXES, MongoViews
 from registry.port import (
     SERVICE,
     Batch,
@@ -104,6 +105,7 @@ INDEXES: dict[str, list[tuple[str, list[tuple[str, Any]], dict[str, Any]]]] = {
         ("aggregator_id", [("aggregator_id", 1)], {}),
         ("account_id", [("account_id", 1)], {}),
         ("liveness", [("liveness", 1), ("last_seen", 1)], {}),
+        ("role", [("role", 1)], {}),
     ],
     "ders": [
         ("ven_resource_unique", [("ven_id", 1), ("resource_id", 1)], {"unique": True}),
@@ -130,6 +132,8 @@ INDEXES: dict[str, list[tuple[str, list[tuple[str, Any]], dict[str, Any]]]] = {
         ("ven_seq", [("ven_id", 1), ("seq", 1)], {}),
     ],
 }
+
+INDEXES.update(VIEW_INDEXES)
 
 KINDS = ("ven", "der", "report_spec", "report_request", "outbox", "log")
 
@@ -171,7 +175,7 @@ def _db_name(url: str) -> str:
     return path or "vtn"
 
 
-class MongoStore:
+class MongoStore(MongoViews):
     """Store port over one MongoDB database."""
 
     def __init__(self, url: str, cfg: StoreConfig | None = None) -> None:
@@ -319,7 +323,9 @@ class MongoStore:
         return _ven(doc) if doc else None
 
     async def list_vens(self, scope: Scope) -> list[Ven]:
-        flt = scope_filter(scope)
+        return await self._vens_where(scope_filter(scope))
+
+    async def _vens_where(self, flt: Doc) -> list[Ven]:
         docs = await self._retry(
             lambda: self.col("vens").find(flt).sort("ven_name", 1).to_list()
         )
@@ -406,6 +412,7 @@ class MongoStore:
 
     async def _apply(self, batch: Batch, s: Session) -> list[LogEntry]:
         """Same order as the SQLite adapter; the log goes last (see module docstring)."""
+        await self._write_views_batch(batch, s)  # first: a stale announcement aborts all
         if batch.vens:
             await self._bulk(s, "vens", [_ven_upsert(v) for v in batch.vens])
         for ven_id in batch.replace_report_specs_of:

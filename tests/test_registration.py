@@ -7,6 +7,7 @@ from datetime import timedelta
 from registry.port import SERVICE
 from tests.oadr import call, metadata, register
 from vtn.app import Vtn
+from vtn.codec import decode, encode
 from vtn.codec import messages as m
 from vtn.services import admin
 
@@ -221,3 +222,22 @@ async def test_outbox_is_fifo(vtn: Vtn) -> None:
 async def test_poll_from_unknown_ven_is_463(vtn: Vtn) -> None:
     reply = await poll(vtn, "nobody")
     assert isinstance(reply, m.Response) and reply.response.code == 463
+
+
+async def test_one_certificate_cannot_register_a_second_ven_name(vtn: Vtn) -> None:
+    """A VEN bound to a certificate fingerprint keeps it: the same certificate naming
+    another oadrVenName is refused with 463 and logged (it used to become the first VEN)."""
+    from vtn.services.admin import provision_ven
+
+    await provision_ven(vtn.ctx, name="osb-a", fingerprint="AA:BB")
+    await provision_ven(vtn.ctx, name="osb-b")
+    msg = m.CreatePartyRegistration(request_id="r1", ven_name="osb-b")
+    reply = decode((await vtn.engine.handle("EiRegisterParty", encode(msg), "AA:BB")).body)
+    assert isinstance(reply, m.CreatedPartyRegistration) and reply.response.code == 463
+    b = await vtn.store.find_ven_by_name("osb-b")
+    assert b is not None and not b.registered and b.fingerprint is None
+    kinds = [e.kind for e in await vtn.store.read_log(limit=100)]
+    assert "security.fingerprint_mismatch" in kinds
+    ok = m.CreatePartyRegistration(request_id="r2", ven_name="osb-a")
+    reply = decode((await vtn.engine.handle("EiRegisterParty", encode(ok), "AA:BB")).body)
+    assert isinstance(reply, m.CreatedPartyRegistration) and reply.response.code == 200

@@ -49,6 +49,10 @@ async def find_registering_ven(
         if ven is not None:
             return ven
     ven = await store.find_ven_by_fingerprint(fingerprint) if fingerprint else None
+    if ven is not None and msg.ven_name and msg.ven_name != ven.ven_name and fingerprint:
+        # one certificate, one VEN: it may not register (or enrol) under another name
+        await fingerprint_mismatch(ctx, ven, fingerprint,
+                                   "certificate belongs to another VEN name")
     if ven is None and msg.ven_name:
         ven = await store.find_ven_by_name(msg.ven_name)
     if ven is not None and msg.ven_id and ven.ven_id != msg.ven_id:

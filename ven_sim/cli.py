@@ -141,7 +141,7 @@ def run(vtn: str, vens: int, ders_per_ven: int, poll: float | None, report: floa
         raise click.UsageError(str(exc)) from None
     if cert_file is not None and vens > 1:
         click.echo("ven-sim: warning: all VENs present one certificate; a VTN that binds a "
-                   "fingerprint per VEN treats them as one VEN (use --cert-dir)", err=True)
+                   "fingerprint per VEN accepts only the first of them (use --cert-dir)", err=True)
     options = FleetOptions(
         vtn=vtn, vens=vens, ders_per_ven=ders_per_ven, poll_s=poll, report_s=report,
         duration_s=duration, center=parse_center(center), radius_km=radius_km,

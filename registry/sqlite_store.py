@@ -13,6 +13,7 @@ cheaper than a thread hop.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
@@ -212,6 +213,7 @@ class SqliteStore(SqliteViews):
         self.path = Path(path)
         self.synchronous = synchronous.upper()
         self._db: sqlite3.Connection | None = None
+        self._pending: list[tuple[Batch, asyncio.Future[list[LogEntry]]]] = []
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -523,50 +525,91 @@ class SqliteStore(SqliteViews):
     # --- writes ---------------------------------------------------------------
 
     async def commit(self, batch: Batch) -> list[LogEntry]:
+        """Group commit: the batches committed in one event-loop turn (concurrent
+        requests) share one transaction, each in its own savepoint so a failing batch
+        fails alone. The caller resumes once its batch is committed (durable as before);
+        COMMIT's page writes are paid once per group instead of once per request."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[LogEntry]] = loop.create_future()
+        self._pending.append((batch, future))
+        if len(self._pending) == 1:
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        results: list[list[LogEntry] | Exception] = []
+        try:
+            db = self.db
+            with _immediate(db):
+                if len(pending) == 1:
+                    results.append(self._apply(pending[0][0]))
+                else:
+                    for batch, _ in pending:
+                        db.execute("SAVEPOINT batch")
+                        try:
+                            results.append(self._apply(batch))
+                        except Exception as exc:
+                            db.execute("ROLLBACK TO batch")
+                            results.append(exc)
+                        db.execute("RELEASE batch")
+        except Exception as exc:
+            for _, future in pending:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), result in zip(pending, results, strict=True):
+            if future.done():  # the caller was cancelled; its batch is committed anyway
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+    def _apply(self, batch: Batch) -> list[LogEntry]:
         db = self.db
-        with _immediate(db):
-            self._write_views_batch(batch)  # first: a stale announcement aborts all
-            if batch.vens:
-                self._write_vens(batch.vens)
-            for ven_id in batch.replace_report_specs_of:
-                db.execute("DELETE FROM report_specs WHERE ven_id=?", (ven_id,))
-            if batch.report_specs:
-                db.executemany(
-                    "INSERT OR REPLACE INTO report_specs VALUES (?,?,?)",
-                    [
-                        (s.ven_id, s.report_specifier_id, s.model_dump_json())
-                        for s in batch.report_specs
-                    ],
-                )
-            if batch.ders:
-                self._write_ders(batch.ders)
-            for chunk in _chunks(batch.delete_ders):
-                db.execute(
-                    f"DELETE FROM ders WHERE device_id IN ({','.join('?' * len(chunk))})", chunk
-                )
-            if batch.der_status:
-                self._write_status(batch.der_status)
-            for ven_id in batch.cancel_report_requests_of:
-                db.execute(
-                    "UPDATE report_requests SET state=?, doc=json_set(doc, '$.state', ?) "
-                    "WHERE ven_id=? AND state!=?",
-                    ("cancelled", "cancelled", ven_id, "cancelled"),
-                )
-            if batch.report_requests:
-                self._write_report_requests(batch.report_requests)
-            if batch.report_request_states:
-                self._write_report_request_states(batch.report_request_states)
-            for ven_id in batch.clear_outbox_of:
-                db.execute("DELETE FROM outbox WHERE ven_id=?", (ven_id,))
-            if batch.outbox:
-                db.executemany(
-                    "INSERT INTO outbox (ven_id, kind, body, created_at) VALUES (?,?,?,?)",
-                    [(m.ven_id, m.kind, m.body, m.created_at.timestamp()) for m in batch.outbox],
-                )
-            entries = self._append_log(batch.log)
-            for ven_id, at in batch.mark_online:
-                self._mark_online(ven_id, at)
-            return entries
+        self._write_views_batch(batch)  # first: a stale announcement aborts all
+        if batch.vens:
+            self._write_vens(batch.vens)
+        for ven_id in batch.replace_report_specs_of:
+            db.execute("DELETE FROM report_specs WHERE ven_id=?", (ven_id,))
+        if batch.report_specs:
+            db.executemany(
+                "INSERT OR REPLACE INTO report_specs VALUES (?,?,?)",
+                [
+                    (s.ven_id, s.report_specifier_id, s.model_dump_json())
+                    for s in batch.report_specs
+                ],
+            )
+        if batch.ders:
+            self._write_ders(batch.ders)
+        for chunk in _chunks(batch.delete_ders):
+            db.execute(
+                f"DELETE FROM ders WHERE device_id IN ({','.join('?' * len(chunk))})", chunk
+            )
+        if batch.der_status:
+            self._write_status(batch.der_status)
+        for ven_id in batch.cancel_report_requests_of:
+            db.execute(
+                "UPDATE report_requests SET state=?, doc=json_set(doc, '$.state', ?) "
+                "WHERE ven_id=? AND state!=?",
+                ("cancelled", "cancelled", ven_id, "cancelled"),
+            )
+        if batch.report_requests:
+            self._write_report_requests(batch.report_requests)
+        if batch.report_request_states:
+            self._write_report_request_states(batch.report_request_states)
+        for ven_id in batch.clear_outbox_of:
+            db.execute("DELETE FROM outbox WHERE ven_id=?", (ven_id,))
+        if batch.outbox:
+            db.executemany(
+                "INSERT INTO outbox (ven_id, kind, body, created_at) VALUES (?,?,?,?)",
+                [(m.ven_id, m.kind, m.body, m.created_at.timestamp()) for m in batch.outbox],
+            )
+        entries = self._append_log(batch.log)
+        for ven_id, at in batch.mark_online:
+            self._mark_online(ven_id, at)
+        return entries
 
     def _write_report_requests(self, requests: list[ReportRequestRecord]) -> None:
         self.db.executemany(

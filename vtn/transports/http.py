@@ -56,8 +56,11 @@ async def openadr(request: web.Request) -> web.StreamResponse:
     if request.content_length is not None and request.content_length > limit:
         return closing(problem(413, "payload too large", f"limit is {limit} bytes"))
     try:
-        async with asyncio.timeout(vtn.config.http.body_timeout_s):
+        if request.content.is_eof():  # the whole body is here (small bodies): no wait
             body = await request.read()
+        else:
+            async with asyncio.timeout(vtn.config.http.body_timeout_s):
+                body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return closing(problem(413, "payload too large", f"limit is {limit} bytes"))
     except TimeoutError:

@@ -68,6 +68,7 @@ from registry.models import (
     ReportSpec,
     Ven,
 )
+from registry.mongo_discovery import NONCES, MongoDiscovery
 from registry.mongo_query import DER_SORT, der_filter, der_limit, scope_filter
 from registry.mongo_views import VIEW_INDEXES, MongoViews
 from registry.port import (
@@ -118,6 +119,15 @@ INDEXES: dict[str, list[tuple[str, list[tuple[str, Any]], dict[str, Any]]]] = {
         # nx-27017 accepts this but builds a plain index (and has no $geoWithin/$near):
         # geo queries there must use the lat/lon range index above; check() reports it
         ("geo_2dsphere", [("geo", "2dsphere")], {}),
+        # discovery (registry.discovery_mongo): filters and sorts of the side API; an
+        # ordered walk of a (filter, sort key) index stops after one page, as in SQLite
+        ("updated_ts", [("updated_ts", 1)], {}),
+        ("class_updated", [("device_class", 1), ("updated_ts", 1)], {}),
+        ("class_available", [("device_class", 1), ("available_capacity", 1)], {}),
+        ("aggregator_capacity", [("aggregator_id", 1), ("max_capacity", 1)], {}),
+        ("aggregator_name", [("aggregator_id", 1), ("device_name", 1)], {}),
+        # der_stats groups on these three
+        ("stats", [("device_class", 1), ("device_type", 1), ("liveness", 1)], {}),
     ],
     "report_specs": [
         ("ven_spec_unique", [("ven_id", 1), ("report_specifier_id", 1)], {"unique": True}),
@@ -130,6 +140,17 @@ INDEXES: dict[str, list[tuple[str, list[tuple[str, Any]], dict[str, Any]]]] = {
     "log": [
         ("seq_unique", [("seq", 1)], {"unique": True}),
         ("ven_seq", [("ven_id", 1), ("seq", 1)], {}),
+        # find_log: scoped and filtered tails of the side API's event stream
+        ("aggregator_seq", [("aggregator_id", 1), ("seq", 1)], {}),
+        ("account_seq", [("account_id", 1), ("seq", 1)], {}),
+        ("device_seq", [("device_id", 1), ("seq", 1)], {}),
+        ("kind_seq", [("kind", 1), ("seq", 1)], {}),
+    ],
+    # remember_nonce: one document per (ven_id, nonce); the TTL monitor deletes it once
+    # expires_at (a BSON date) has passed
+    NONCES: [
+        ("ven_nonce_unique", [("ven_id", 1), ("nonce", 1)], {"unique": True}),
+        ("expires_ttl", [("expires_at", 1)], {"expireAfterSeconds": 0}),
     ],
 }
 
@@ -175,7 +196,7 @@ def _db_name(url: str) -> str:
     return path or "vtn"
 
 
-class MongoStore(MongoViews):
+class MongoStore(MongoViews, MongoDiscovery):
     """Store port over one MongoDB database."""
 
     def __init__(self, url: str, cfg: StoreConfig | None = None) -> None:
@@ -188,6 +209,19 @@ class MongoStore(MongoViews):
         self._client: AsyncMongoClient[Doc] | None = None
         self._db: AsyncDatabase[Doc] | None = None
         self.transactions = False
+
+    # document mapping, for the mixins (registry.mongo_discovery)
+    @staticmethod
+    def _der_of(doc: Doc) -> Der:
+        return _der(doc)
+
+    @staticmethod
+    def _ven_of(doc: Doc) -> Ven:
+        return _ven(doc)
+
+    @staticmethod
+    def _log_of(doc: Doc) -> LogEntry:
+        return LogEntry.model_validate(_strip(doc))
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -215,6 +249,7 @@ class MongoStore(MongoViews):
         # transactions need a replica set or mongos; nx-27017 and a lone mongod have neither
         self.transactions = bool(hello.get("setName")) or hello.get("msg") == "isdbgrid"
         await self.init_indexes()
+        await self._backfill_updated_ts()
 
     async def close(self) -> None:
         if self._client is not None:
@@ -724,6 +759,7 @@ def _der_doc(d: Der) -> Doc:
     doc = _json(d)
     doc["_id"] = d.device_id
     doc["reported_online"] = _online_flag(d.status)
+    doc["updated_ts"] = d.updated_at.timestamp()  # updated_at for filters and sorts
     doc["last_values"] = {_key(k): v for k, v in doc["last_values"].items()}
     if d.location is not None:
         doc["geo"] = {"type": "Point", "coordinates": [d.location.lon, d.location.lat]}
@@ -732,7 +768,7 @@ def _der_doc(d: Der) -> Doc:
 
 # a repeated METADATA report may change these; user-set fields stay (see SqliteStore)
 _DER_METADATA = ("device_class", "device_type", "aggregator_id", "account_id", "updated_at",
-                 "telemetry", "end_device_mrids")
+                 "updated_ts", "telemetry", "end_device_mrids")
 
 
 def _der_upsert(d: Der) -> list[UpdateOne]:
@@ -757,14 +793,15 @@ def _der_upsert(d: Der) -> list[UpdateOne]:
 
 
 def _der(doc: Doc) -> Der:
-    doc = {k: v for k, v in doc.items() if k not in ("_id", "reported_online", "geo")}
+    doc = {k: v for k, v in doc.items()
+           if k not in ("_id", "reported_online", "geo", "updated_ts")}
     doc["last_values"] = {_unkey(k): v for k, v in (doc.get("last_values") or {}).items()}
     return Der.model_validate(doc)
 
 
 def _status_op(u: DerStatusUpdate, ven_liveness: dict[str, str]) -> UpdateOne:
     at = _iso(u.at)
-    fields: Doc = {"last_report_at": at, "updated_at": at}
+    fields: Doc = {"last_report_at": at, "updated_at": at, "updated_ts": u.at.timestamp()}
     online = _online_flag(u.status)
     if u.status is not None:
         fields["status"] = _json(u.status)

@@ -1,0 +1,282 @@
+"""Compile a :class:`DiscoveryQuery` to MongoDB filters over the ``ders`` collection.
+
+The counterpart of ``registry.discovery_sql``, answering every query with the same DERs
+in the same order (the contract tests run both). Only names from the whitelist below
+become field paths; every value stays a value. The tenant scope is the first condition
+of every filter.
+
+Only operators that nx-27017 (the test server) and real MongoDB both implement are used:
+
+* no ``$geoNear`` / ``$geoWithin`` / ``$near`` (nx-27017 has none): a lat/lon box on
+  ``location.lat`` / ``location.lon`` (``$gte`` / ``$lte``, the ``location`` index) narrows
+  the candidates, then the exact haversine distance is computed in Python with the same
+  function SQLite registers (``registry.discovery.haversine_m``), so distances, radius
+  filtering and distance order are identical on both backends;
+* "is null" is written ``{"$in": [None]}``: nx-27017 does not match an explicit null with
+  ``{field: None}`` inside ``$or``;
+* the name match is a regular expression with ASCII-only case folding (``[aA]``), which is
+  what SQLite's ``LIKE`` does (``i`` would also fold non-ASCII letters);
+* sort order: both sort null lowest ascending and last descending, as SQLite does, and
+  compare strings by code point.
+
+``updated_at`` is an ISO-8601 string in the documents (an exact round trip); filters and
+sorts use the numeric ``updated_ts`` (epoch seconds) kept next to it, as SQLite's column.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from registry.discovery import DiscoveryQuery, Plan, haversine_m, radius_box
+from registry.mongo_query import scope_filter
+from registry.port import Scope
+
+Doc = dict[str, Any]
+
+# API field -> document path (the whitelist; distance_m is computed)
+PATHS = {
+    "device_id": "device_id",
+    "device_name": "device_name",
+    "ven_id": "ven_id",
+    "device_class": "device_class",
+    "device_type": "device_type",
+    "liveness": "liveness",
+    "max_capacity": "max_capacity",
+    "available_capacity": "available_capacity",
+    "updated_at": "updated_ts",
+    "aggregator_id": "aggregator_id",
+    "account_id": "account_id",
+    "availability": "availability",
+    "dr_availability": "dr_availability",
+    "marketplace_availability": "marketplace_availability",
+}
+LAT, LON = "location.lat", "location.lon"
+DISTANCE = "distance_m"
+# what a Der needs to validate, whatever ``fields`` asks for
+_REQUIRED = ("device_id", "ven_id", "resource_id", "device_name")
+
+
+def compile_filter(query: DiscoveryQuery, scope: Scope) -> Doc:
+    """The filter of the query inside the scope (no keyset condition, no radius)."""
+    parts: list[Doc] = [scope_filter(scope)]
+    for name in ("device_class", "device_type", "ven_id", "aggregator_id", "account_id",
+                 "liveness"):
+        values = getattr(query, name)
+        if values:
+            parts.append({PATHS[name]: {"$in": [str(v) for v in values]}})
+    for name in ("availability", "dr_availability", "marketplace_availability"):
+        flag = getattr(query, name)
+        if flag is not None:
+            # nx-27017 stores a $set boolean as 1/0 and matches True/False against it
+            parts.append({PATHS[name]: flag})
+    for name in ("max_capacity", "available_capacity"):
+        low, high = getattr(query, f"{name}_min"), getattr(query, f"{name}_max")
+        if low is not None:
+            parts.append({PATHS[name]: {"$gte": low}})
+        if high is not None:
+            parts.append({PATHS[name]: {"$lte": high}})
+    if query.updated_since is not None:
+        parts.append({PATHS["updated_at"]: {"$gte": query.updated_since.timestamp()}})
+    if query.q is not None:
+        parts.append({"device_name": {"$regex": like_pattern(query.q)}})
+    if query.bbox is not None:
+        parts.extend(_box(*query.bbox))
+    if query.near is not None and query.radius_m is not None:
+        parts.extend(_box(*radius_box(query.near[0], query.near[1], query.radius_m)))
+    return and_(parts)
+
+
+def and_(parts: list[Doc]) -> Doc:
+    parts = [p for p in parts if p]
+    if not parts:
+        return {}
+    return parts[0] if len(parts) == 1 else {"$and": parts}
+
+
+def _box(lat0: float, lon0: float, lat1: float, lon1: float) -> list[Doc]:
+    """The same box as ``discovery_sql._box`` (antimeridian-aware)."""
+    parts: list[Doc] = [{LAT: {"$gte": lat0, "$lte": lat1}}]
+    if lon0 <= -180.0 and lon1 >= 180.0:
+        return parts
+    if lon0 < -180.0:
+        lon0 += 360.0
+    if lon1 > 180.0:
+        lon1 -= 360.0
+    if lon0 <= lon1:
+        parts.append({LON: {"$gte": lon0, "$lte": lon1}})
+    else:  # crosses the antimeridian
+        parts.append({"$or": [{LON: {"$gte": lon0}}, {LON: {"$lte": lon1}}]})
+    return parts
+
+
+_REGEX_SPECIAL = frozenset("()[]{}?*+-|^$\\.&~# \t\n\r\v\f/")
+
+
+def like_pattern(text: str) -> str:
+    """A regex for SQLite's ``LIKE '%text%'``: a literal substring, ASCII case-insensitive."""
+    out = []
+    for ch in text:
+        if ch.isascii() and ch.isalpha():
+            out.append(f"[{ch.lower()}{ch.upper()}]")
+        elif ch in _REGEX_SPECIAL:
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+# --- sort and keyset ---------------------------------------------------------------------
+
+
+def sort_paths(plan: Plan) -> list[tuple[str, bool]]:
+    """(document path or distance_m, descending) for each sort key of the plan."""
+    return [(DISTANCE if name == DISTANCE else PATHS[name], desc) for name, desc in plan.sort]
+
+
+def mongo_sort(plan: Plan) -> list[tuple[str, int]]:
+    """The ``sort`` argument (only for plans without distance_m)."""
+    return [(path, -1 if desc else 1) for path, desc in sort_paths(plan)]
+
+
+def _is_null(path: str) -> Doc:
+    return {path: {"$in": [None]}}
+
+
+def _equal(path: str, value: Any) -> Doc:
+    return _is_null(path) if value is None else {path: value}
+
+
+def keyset_filter(plan: Plan) -> Doc | None:
+    """Documents strictly after ``plan.after`` in the sort order (null sorts lowest), the
+    same disjunction as ``discovery_sql._keyset``. None when the plan has no cursor.
+
+    Nullable sort keys (the capacities) are always present in DER documents (written as
+    null), so ``$ne: null`` means "has a value" on both servers.
+    """
+    if plan.after is None:
+        return None
+    keys = sort_paths(plan)
+    ors: list[Doc] = []
+    for i, (path, desc) in enumerate(keys):
+        parts = [_equal(prev, plan.after[j]) for j, (prev, _) in enumerate(keys[:i])]
+        value = plan.after[i]
+        if value is None:
+            if desc:
+                continue  # nulls come last in descending order: nothing after them
+            parts.append({path: {"$ne": None}})
+        elif desc:
+            parts.append({"$or": [{path: {"$lt": value}}, _is_null(path)]})
+        else:
+            parts.append({path: {"$gt": value}})
+        ors.append(and_(parts))
+    if not ors:
+        return {"_id": {"$in": []}}  # nothing comes after
+    return ors[0] if len(ors) == 1 else {"$or": ors}
+
+
+def _get(doc: Doc, path: str) -> Any:
+    value: Any = doc
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def sort_values(doc: Doc, keys: Sequence[tuple[str, bool]], distance: float | None
+                ) -> list[Any]:
+    """The sort values of one document (what the next cursor carries)."""
+    return [distance if path == DISTANCE else _get(doc, path) for path, _ in keys]
+
+
+def _compare_one(a: Any, b: Any) -> int:
+    if a == b:  # also None == None
+        return 0
+    if a is None:
+        return -1
+    if b is None:
+        return 1
+    return -1 if a < b else 1
+
+
+def compare(keys: Sequence[tuple[str, bool]]) -> Callable[[Sequence[Any], Sequence[Any]], int]:
+    """Three-way comparison of sort-value rows in the plan's order (null lowest)."""
+
+    def cmp(a: Sequence[Any], b: Sequence[Any]) -> int:
+        for (_, desc), x, y in zip(keys, a, b, strict=True):
+            c = _compare_one(x, y)
+            if c:
+                return -c if desc else c
+        return 0
+
+    return cmp
+
+
+# --- geo ---------------------------------------------------------------------------------
+
+
+def distance_of(doc: Doc, near: Sequence[float]) -> float | None:
+    """Exact distance of a DER document from the centre (None without a location)."""
+    loc = doc.get("location")
+    if not isinstance(loc, dict):
+        return None
+    return haversine_m(loc.get("lat"), loc.get("lon"), near[0], near[1])
+
+
+def within(distance: float | None, radius_m: float) -> bool:
+    return distance is not None and distance <= radius_m
+
+
+@dataclass(frozen=True, slots=True)
+class GeoRow:
+    values: list[Any]  # sort values
+    device_id: str
+    distance: float | None
+
+
+def page_by_distance(docs: list[Doc], query: DiscoveryQuery, plan: Plan) -> list[GeoRow]:
+    """Sort slim candidate documents in Python (the plan sorts by distance_m): radius
+    filter, keyset, order; at most limit + 1 rows."""
+    assert query.near is not None and query.radius_m is not None
+    keys = sort_paths(plan)
+    cmp = compare(keys)
+    rows: list[GeoRow] = []
+    for doc in docs:
+        dist = distance_of(doc, query.near)
+        if not within(dist, query.radius_m):
+            continue
+        values = sort_values(doc, keys, dist)
+        if plan.after is not None and cmp(values, plan.after) <= 0:
+            continue
+        rows.append(GeoRow(values, doc["device_id"], dist))
+    rows.sort(key=functools.cmp_to_key(lambda a, b: cmp(a.values, b.values)))
+    return rows[: query.limit + 1]
+
+
+# --- projection --------------------------------------------------------------------------
+
+
+def projection(query: DiscoveryQuery, plan: Plan) -> Doc | None:
+    """With ``fields``, only what the items show plus what a Der and the cursor need.
+
+    Fields left out take their model defaults in the returned Der (the API shows only
+    the requested ones). None: whole documents.
+    """
+    if not query.fields:
+        return None
+    wanted = {f for f in query.fields if f != DISTANCE}
+    wanted.update(_REQUIRED)
+    wanted.update(path.split(".")[0] for path, _ in sort_paths(plan) if path != DISTANCE)
+    if query.near is not None:
+        wanted.add("location")
+    return {name: 1 for name in sorted(wanted)}
+
+
+def slim_projection(plan: Plan) -> Doc:
+    """What distance ordering needs of each candidate: id, location, sort values."""
+    fields = {"device_id", "location"}
+    fields.update(path.split(".")[0] for path, _ in sort_paths(plan) if path != DISTANCE)
+    return {name: 1 for name in sorted(fields)}

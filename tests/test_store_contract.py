@@ -9,17 +9,19 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
+from registry.discovery import DerPatch, DiscoveryQuery, Hit, LogQuery, haversine_m
 from registry.models import (
     Der,
     DerStatus,
     DeviceClass,
     DeviceType,
     LastValue,
+    Liveness,
     Location,
     LogEntry,
     OutboxMessage,
@@ -28,7 +30,7 @@ from registry.models import (
     ReportSpec,
     Ven,
 )
-from registry.port import SERVICE, Batch, DerQuery, DerStatusUpdate, Scope, Store
+from registry.port import SERVICE, Batch, Conflict, DerQuery, DerStatusUpdate, Scope, Store
 from tests.mongo_server import MongoServer, nx_available
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -460,3 +462,364 @@ async def test_iter_all_streams_every_kind(store: Store) -> None:
     assert [d.resource_id for d in got["der"]] == ["r0", "r1", "r2"]
     assert [m.body for m in got["outbox"]] == ["<m1/>"]
     assert [e.seq for e in got["log"]] == [1]
+
+
+# --- discovery (side API) ---------------------------------------------------------------
+
+
+def fleet() -> tuple[list[Ven], list[Der]]:
+    """Two tenants, every nullable sort key null somewhere, names that test LIKE."""
+    v1 = ven("osb-1", aggregator_id="agg1", account_id="acc1")
+    v2 = ven("osb-2", aggregator_id="agg2", account_id="acc2")
+
+    def d(i: int, v: Ven, name: str, **kw: object) -> Der:
+        kw.setdefault("updated_at", T0 + timedelta(hours=i))
+        return der(v.ven_id, f"r{i}", device_id=f"d{i:02}", device_name=name,
+                   aggregator_id=v.aggregator_id, account_id=v.account_id, **kw)
+
+    berlin = Location(lat=52.52, lon=13.40)
+    ders = [
+        d(0, v1, "Boiler-A", device_class=DeviceClass.DHW, max_capacity=3000.0,
+          marketplace_availability=True, liveness=Liveness.ONLINE, location=berlin),
+        d(1, v1, "boiler-b", device_class=DeviceClass.DHW, max_capacity=2000.0,
+          location=Location(lat=52.53, lon=13.40)),
+        d(2, v1, "ev_100%", device_class=DeviceClass.EV, max_capacity=11000.0,
+          available_capacity=7000.0, dr_availability=False),
+        d(3, v1, "ev-1000", device_class=DeviceClass.EV, max_capacity=3000.0,
+          available_capacity=500.0, location=Location(lat=52.60, lon=13.40)),
+        d(4, v2, "Äpfel", device_class=DeviceClass.OTHER, availability=False,
+          location=Location(lat=52.52, lon=13.41)),
+        d(5, v2, "pv-roof", device_class=DeviceClass.PV, device_type=DeviceType.GENERATION,
+          max_capacity=5000.0, available_capacity=1200.0, liveness=Liveness.STALE,
+          location=Location(lat=48.14, lon=11.58)),
+        # an offset that is not UTC: ordered by the instant, not by the text
+        d(6, v2, "heat-pump", device_class=DeviceClass.HVAC, max_capacity=3000.0,
+          updated_at=datetime(2026, 11, 23, 20, 30, tzinfo=timezone(timedelta(hours=5)))),
+        d(7, v2, "far-east", device_class=DeviceClass.STORAGE, device_type=DeviceType.STORAGE,
+          location=Location(lat=-17.0, lon=179.9)),
+        d(8, v2, "far-west", device_class=DeviceClass.STORAGE, device_type=DeviceType.STORAGE,
+          location=Location(lat=-17.0, lon=-179.8)),
+    ]
+    return [v1, v2], ders
+
+
+async def seeded(store: Store) -> list[Der]:
+    vens, ders = fleet()
+    await seed(store, *vens, ders=ders)
+    return ders
+
+
+def dq(**kw: object) -> DiscoveryQuery:
+    return DiscoveryQuery.model_validate(kw)
+
+
+async def ids_of(store: Store, scope: Scope = SERVICE, **kw: object) -> list[str]:
+    page = await store.find_ders(dq(**kw), scope)
+    return [h.der.device_id for h in page.items]
+
+
+async def every_page(store: Store, scope: Scope = SERVICE, **kw: object) -> list[Hit]:
+    """All hits, page by page through the cursors (each DER exactly once)."""
+    hits: list[Hit] = []
+    cursor = None
+    while True:
+        page = await store.find_ders(dq(**kw, cursor=cursor), scope)
+        hits += page.items
+        cursor = page.next_cursor
+        if cursor is None:
+            return hits
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({}, [f"d{i:02}" for i in range(9)]),
+        ({"device_class": "dhwDevice,evCharger"}, ["d00", "d01", "d02", "d03"]),
+        ({"device_type": "Generation"}, ["d05"]),
+        ({"ven_id": "nobody"}, []),
+        ({"aggregator_id": "agg2", "device_class": "storageDevice"}, ["d07", "d08"]),
+        ({"account_id": "acc1", "liveness": "online"}, ["d00"]),
+        ({"availability": False}, ["d04"]),
+        ({"dr_availability": "false"}, ["d02"]),
+        ({"marketplace_availability": True}, ["d00"]),
+        ({"max_capacity_min": 3000, "max_capacity_max": 5000}, ["d00", "d03", "d05", "d06"]),
+        ({"available_capacity_max": 1200}, ["d03", "d05"]),
+        ({"updated_since": "2026-11-23T15:00:00Z"}, ["d03", "d04", "d05", "d06", "d07", "d08"]),
+        # d06 is 15:30 UTC, written as 20:30+05:00
+        ({"updated_since": "2026-11-23T15:30:01+00:00"}, ["d04", "d05", "d07", "d08"]),
+        ({"updated_since": "2026-11-23T20:30:00+05:00"}, ["d04", "d05", "d06", "d07", "d08"]),
+        ({"q": "BOILER"}, ["d00", "d01"]),
+        ({"q": "100%"}, ["d02"]),  # % and _ are literals
+        ({"q": "ev_"}, ["d02"]),
+        ({"q": "äpfel"}, []),  # case folding is ASCII-only (SQLite LIKE)
+        ({"q": "Äpf"}, ["d04"]),
+        ({"q": "-"}, ["d00", "d01", "d03", "d05", "d06", "d07", "d08"]),
+        ({"bbox": "52.5,13.3,52.55,13.405"}, ["d00", "d01"]),
+        ({"bbox": "-18,179.8,-16,-179.8"}, ["d07", "d08"]),  # across the antimeridian
+        ({"bbox": "-18,179.95,-16,-179.8"}, ["d08"]),
+    ],
+)
+async def test_find_ders_filters(store: Store, query: dict[str, object],
+                                 expected: list[str]) -> None:
+    await seeded(store)
+    assert await ids_of(store, **query) == expected
+
+
+async def test_find_ders_scope_is_inside_the_query(store: Store) -> None:
+    await seeded(store)
+    agg2 = Scope("aggregator", aggregator_id="agg2")
+    assert await ids_of(store, agg2) == ["d04", "d05", "d06", "d07", "d08"]
+    assert await ids_of(store, agg2, aggregator_id="agg1") == []  # the scope wins
+    assert await ids_of(store, Scope("prosumer", account_id="acc1"), sort="-max_capacity") == [
+        "d02", "d00", "d03", "d01"]
+    assert await ids_of(store, Scope("prosumer")) == []  # incomplete scope: nothing
+    assert await ids_of(store, Scope("aggregator", account_id="acc1")) == []
+    page = await store.find_ders(dq(total=True, limit=2), agg2)
+    assert page.total == 5 and len(page.items) == 2
+    stats = await store.der_stats(agg2)
+    assert (stats.total, stats.by_type) == (5, {"Demand": 2, "Generation": 1, "Storage": 2})
+
+
+@pytest.mark.parametrize(
+    "sort",
+    [
+        "-max_capacity,device_name",  # nulls last when descending
+        "max_capacity",  # nulls first when ascending
+        "available_capacity,-device_id",
+        "-available_capacity,device_class",
+        "-updated_at",
+        "device_class,-liveness,device_type",
+        "ven_id,device_name",
+    ],
+)
+async def test_find_ders_sort_and_cursor_pages_cover_everything_once(
+    store: Store, sort: str
+) -> None:
+    ders = await seeded(store)
+    full = await ids_of(store, sort=sort, limit=100)
+    keys = sort.split(",")
+    rank = {d.device_id: d for d in ders}
+
+    def key_of(device_id: str) -> tuple[object, ...]:
+        return tuple(_sortable(rank[device_id], k) for k in keys)
+
+    # the same order a brute force gives (null lowest, device_id breaks ties)
+    assert full == sorted(rank, key=lambda i: (*_ordered(key_of(i), keys), i))
+    for limit in (1, 2, 4):
+        paged = [h.der.device_id for h in await every_page(store, sort=sort, limit=limit)]
+        assert paged == full
+
+
+def _sortable(d: Der, key: str) -> object:
+    name = key.lstrip("-")
+    value = getattr(d, name)
+    if name == "updated_at":
+        return value.timestamp()
+    return value.value if hasattr(value, "value") else value
+
+
+class _Desc:
+    """Reverses the order of a value (for brute-force multi-key sorts)."""
+
+    def __init__(self, v: object) -> None:
+        self.v = v
+
+    def __lt__(self, other: _Desc) -> bool:
+        return other.v < self.v  # type: ignore[operator]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Desc) and self.v == other.v
+
+
+def _ordered(values: tuple[object, ...], keys: list[str]) -> tuple[object, ...]:
+    out: list[object] = []
+    for value, key in zip(values, keys, strict=True):
+        has = (0, 0) if value is None else (1, value)  # null lowest
+        out.append(_Desc(has) if key.startswith("-") else has)
+    return tuple(out)
+
+
+async def test_find_ders_cursor_is_stable_when_rows_are_inserted_before_it(
+    store: Store,
+) -> None:
+    await seeded(store)
+    first = await store.find_ders(dq(sort="device_name", limit=3), SERVICE)
+    v = ven("osb-3")
+    await seed(store, v, ders=[der(v.ven_id, "new", device_id="d99", device_name="aaa")])
+    second = await store.find_ders(dq(sort="device_name", limit=3, cursor=first.next_cursor),
+                                   SERVICE)
+    assert [h.der.device_name for h in first.items] == ["Boiler-A", "boiler-b", "ev-1000"]
+    assert [h.der.device_name for h in second.items] == ["ev_100%", "far-east", "far-west"]
+
+
+async def test_find_ders_fields_projection(store: Store) -> None:
+    ders = {d.device_id: d for d in await seeded(store)}
+    page = await store.find_ders(dq(fields="device_id,max_capacity,location",
+                                    sort="-max_capacity", limit=3), SERVICE)
+    got = [(h.der.device_id, h.der.max_capacity, h.der.location) for h in page.items]
+    assert got == [(i, ders[i].max_capacity, ders[i].location) for i in ("d02", "d05", "d00")]
+    again = await store.find_ders(dq(fields="device_id,max_capacity,location",
+                                     sort="-max_capacity", limit=3, cursor=page.next_cursor),
+                                  SERVICE)
+    assert [h.der.device_id for h in again.items] == ["d03", "d06", "d01"]
+
+
+async def test_find_ders_near_sorts_by_exact_distance_within_the_radius(store: Store) -> None:
+    ders = await seeded(store)
+    centre = (52.52, 13.40)
+    dist = {d.device_id: haversine_m(d.location.lat, d.location.lon, *centre)
+            for d in ders if d.location is not None}
+    inside = sorted((m, i) for i, m in dist.items() if m is not None and m <= 10_000)
+    assert [i for _, i in inside] == ["d00", "d04", "d01", "d03"]
+    page = await store.find_ders(dq(near="52.52,13.40", radius_m=10_000, total=True), SERVICE)
+    assert [(h.der.device_id, h.distance_m) for h in page.items] == [(i, m) for m, i in inside]
+    assert page.total == 4
+    for limit in (1, 3):
+        hits = await every_page(store, near="52.52,13.40", radius_m=10_000, limit=limit)
+        assert [h.der.device_id for h in hits] == [i for _, i in inside]
+        desc = await every_page(store, near="52.52,13.40", radius_m=10_000, limit=limit,
+                                sort="-distance_m")
+        assert [h.der.device_id for h in desc] == [i for _, i in inside][::-1]
+        # another sort: distances are still given, the radius still applies
+        by_cap = await every_page(store, near="52.52,13.40", radius_m=10_000, limit=limit,
+                                  sort="-max_capacity")
+        assert [(h.der.device_id, h.distance_m) for h in by_cap] == [
+            ("d00", dist["d00"]), ("d03", dist["d03"]), ("d01", dist["d01"]),
+            ("d04", dist["d04"])]
+    assert await ids_of(store, near="52.52,13.40", radius_m=2000, device_class="dhwDevice",
+                        sort="distance_m,device_name") == ["d00", "d01"]
+    agg2 = Scope("aggregator", aggregator_id="agg2")
+    assert await ids_of(store, agg2, near="52.52,13.40", radius_m=10_000) == ["d04"]
+    assert await ids_of(store, near="-17,180", radius_m=25_000) == ["d07", "d08"]
+    assert await ids_of(store, near="52.52,13.40", radius_m=1) == ["d00"]
+
+
+async def test_der_stats_per_scope(store: Store) -> None:
+    await seeded(store)
+    stats = await store.der_stats(SERVICE)
+    assert stats.total == 9
+    assert stats.by_class == {"dhwDevice": 2, "evCharger": 2, "otherLoad": 1, "pvSystem": 1,
+                              "hvacDevice": 1, "storageDevice": 2}
+    assert stats.by_liveness == {"online": 1, "stale": 1, "offline": 7}
+    assert stats.by_type == {"Demand": 6, "Generation": 1, "Storage": 2}
+    mine = await store.der_stats(Scope("prosumer", account_id="acc1"))
+    assert (mine.total, mine.by_class) == (4, {"dhwDevice": 2, "evCharger": 2})
+    assert (await store.der_stats(Scope("prosumer"))).total == 0
+
+
+async def test_patch_der_bumps_version_logs_and_refuses_stale_or_foreign(
+    open_store: Opener,
+) -> None:
+    store = await open_store()
+    await seeded(store)
+    agg1 = Scope("aggregator", aggregator_id="agg1")
+    before = await store.get_der("d01", SERVICE)
+    assert before is not None
+    patch = DerPatch.model_validate({"device_name": "Kitchen boiler", "dr_availability": False,
+                                     "location": {"lat": 48.0, "lon": 11.0}})
+    got = await store.patch_der("d01", patch, agg1, actor="alice", if_version=before.version)
+    assert got is not None and got.version == before.version + 1
+    assert (got.device_name, got.dr_availability, got.location) == (
+        "Kitchen boiler", False, Location(lat=48.0, lon=11.0))
+    assert got.updated_at > before.updated_at
+    assert await store.get_der("d01", SERVICE) == got
+    [entry] = await store.find_log(LogQuery(kind=["der.changed"]), SERVICE)
+    assert (entry.actor, entry.device_id, entry.aggregator_id) == ("alice", "d01", "agg1")
+    assert entry.data["version"] == got.version
+    assert entry.data["changes"]["dr_availability"] == {"from": True, "to": False}
+    assert entry.data["changes"]["location"]["to"] == {"lat": 48.0, "lon": 11.0}
+    # the new location, name and time are what discovery sees
+    assert await ids_of(store, near="48,11", radius_m=100) == ["d01"]
+    assert await ids_of(store, near="52.52,13.40", radius_m=10_000) == ["d00", "d04", "d03"]
+    assert await ids_of(store, q="kitchen") == ["d01"]
+    later = sorted(i for i, d in {**{d.device_id: d for d in fleet()[1]}, "d01": got}.items()
+                   if d.updated_at >= got.updated_at)
+    assert await ids_of(store, updated_since=got.updated_at.isoformat()) == later
+    assert await ids_of(store, dr_availability=False) == ["d01", "d02"]
+    # stale version: Conflict, nothing changes
+    with pytest.raises(Conflict):
+        await store.patch_der("d01", DerPatch(availability=False), SERVICE, actor="bob",
+                              if_version=before.version)
+    # not visible in the scope: None, nothing changes, nothing logged
+    foreign = await store.patch_der("d05", DerPatch(availability=False), agg1, actor="eve")
+    assert foreign is None
+    d05 = await store.get_der("d05", SERVICE)
+    assert d05 is not None and d05.availability is True and d05.version == 1
+    # no change: no new version, no log entry
+    same = await store.patch_der("d01", DerPatch(dr_availability=False), SERVICE, actor="bob")
+    assert same == got
+    # clearing the location takes the DER out of geo queries
+    cleared = await store.patch_der("d01", DerPatch.model_validate({"location": None}),
+                                    SERVICE, actor="bob")
+    assert cleared is not None and cleared.location is None
+    assert await ids_of(store, near="48,11", radius_m=100) == []
+    assert [e.data["version"] for e in await store.find_log(LogQuery(kind=["der.changed"]),
+                                                              SERVICE)] == [2, 3]
+
+
+async def test_patch_der_racing_writers_one_wins(open_store: Opener) -> None:
+    one, two = await open_store(), await open_store()
+    await seeded(one)
+    results = await asyncio.gather(
+        *[s.patch_der("d00", DerPatch(device_name=f"name-{i}"), SERVICE, actor=f"w{i}",
+                      if_version=1)
+          for i, s in enumerate((one, two, one, two))],
+        return_exceptions=True,
+    )
+    won = [r for r in results if isinstance(r, Der)]
+    assert len(won) == 1 and all(isinstance(r, Conflict) for r in results if r not in won)
+    got = await two.get_der("d00", SERVICE)
+    assert got is not None and got.version == 2 and got.device_name == won[0].device_name
+    assert len(await two.find_log(LogQuery(kind=["der.changed"]), SERVICE)) == 1
+
+
+async def test_find_ven_and_find_log_in_scope(store: Store) -> None:
+    (v1, v2), ders = fleet()
+    entries = [
+        LogEntry(kind="ven.registered", at=T0, ven_id=v1.ven_id, aggregator_id="agg1",
+                 account_id="acc1"),
+        LogEntry(kind="der.changed", at=T0, ven_id=v2.ven_id, device_id="d05",
+                 aggregator_id="agg2", account_id="acc2"),
+        LogEntry(kind="der.changed", at=T0, ven_id=v1.ven_id, device_id="d00",
+                 aggregator_id="agg1", account_id="acc1"),
+        LogEntry(kind="vtn.started", at=T0),
+    ]
+    await store.commit(Batch(vens=[v1, v2], ders=ders, log=entries))
+    agg1 = Scope("aggregator", aggregator_id="agg1")
+    assert await store.find_ven(v1.ven_id, agg1) == await store.get_ven(v1.ven_id)
+    assert await store.find_ven(v2.ven_id, agg1) is None
+    assert await store.find_ven(v2.ven_id, Scope("prosumer", account_id="acc2")) is not None
+    assert await store.find_ven("nope", SERVICE) is None
+
+    async def seqs(scope: Scope = SERVICE, **kw: object) -> list[int]:
+        return [e.seq or 0 for e in await store.find_log(LogQuery.model_validate(kw), scope)]
+
+    assert await seqs() == [1, 2, 3, 4]
+    assert await seqs(agg1) == [1, 3]
+    assert await seqs(Scope("prosumer", account_id="acc2")) == [2]
+    assert await seqs(Scope("prosumer")) == []
+    assert await seqs(kind="der.changed") == [2, 3]
+    assert await seqs(kind="der.changed,vtn.started", after=2) == [3, 4]
+    assert await seqs(ven_id=v1.ven_id, limit=1) == [1]
+    assert await seqs(device_id="d05") == [2]
+    assert await seqs(agg1, device_id="d05") == []
+
+
+async def test_remember_nonce_refuses_a_replay_until_it_expires(open_store: Opener) -> None:
+    one, two = await open_store(), await open_store()
+    soon = datetime.now(UTC) + timedelta(minutes=5)
+    assert await one.remember_nonce("v1", "n1", soon) is True
+    assert await one.remember_nonce("v1", "n1", soon) is False
+    assert await two.remember_nonce("v1", "n1", soon) is False  # shared by every process
+    assert await two.remember_nonce("v2", "n1", soon) is True  # per VEN
+    past = datetime.now(UTC) - timedelta(seconds=5)
+    assert await one.remember_nonce("v1", "old", past) is True
+    assert await two.remember_nonce("v1", "old", soon) is True  # expired: usable again
+    assert await one.remember_nonce("v1", "old", soon) is False
+    raced = await asyncio.gather(*[s.remember_nonce("v3", "n", soon)
+                                   for _ in range(4) for s in (one, two)])
+    assert sorted(raced) == [False] * 7 + [True]
+    await one.remember_nonce("v3", "gone", past)
+    raced = await asyncio.gather(*[s.remember_nonce("v3", "gone", soon)
+                                   for _ in range(4) for s in (one, two)])
+    assert sorted(raced) == [False] * 7 + [True]

@@ -297,10 +297,12 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         **result,
     }
-    if not args.no_plot:
-        result["plot"] = plot(result, ROOT / "docs/images/fleet.png")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
+    if not args.no_plot:
+        (ROOT / "docs/images").mkdir(parents=True, exist_ok=True)
+        result["plot"] = plot(result, ROOT / "docs/images/fleet.png")
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
     w = result["window"]
     print(json.dumps({k: result[k] for k in ("registration_s", "vtn_rss",
                                              "bytes_per_registered_ven")}, indent=2))

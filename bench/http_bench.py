@@ -535,10 +535,12 @@ def main() -> None:
         "results": summary,
         "ratios": ratios(summary),
     }
-    if not args.no_plots:
-        result["plots"] = plot(summary, names, ROOT / "docs/images/http")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
+    if not args.no_plots:
+        (ROOT / "docs/images").mkdir(parents=True, exist_ok=True)
+        result["plots"] = plot(summary, names, ROOT / "docs/images/http")
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(table(summary, names))
     print(json.dumps(result["ratios"], indent=2))
 

@@ -204,6 +204,8 @@ def _chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:
 
 
 WAL_AUTOCHECKPOINT_PAGES = 10_000
+# VENs per liveness-sweep transaction (see sweep_liveness)
+SWEEP_CHUNK = 1000
 
 
 class SqliteStore(SqliteViews):
@@ -809,32 +811,56 @@ class SqliteStore(SqliteViews):
     async def sweep_liveness(
         self, now: datetime, stale_after_polls: float, offline_after_polls: float
     ) -> list[LivenessChange]:
+        """Transitions are written in transactions of SWEEP_CHUNK VENs with the event loop
+        free in between: a mass transition (every VEN silent after an outage, 250k VENs /
+        1M DERs) no longer holds the write lock and the loop for half a minute. Each
+        update re-checks its condition, so a VEN that came back meanwhile, or that another
+        process already swept, is left alone (logged once)."""
         db = self.db
         t = now.timestamp()
+        rows = db.execute(
+            "SELECT ven_id, liveness, aggregator_id, account_id, "
+            "coalesce(last_seen, 0) < ? - poll_freq_s * ? FROM vens "
+            "WHERE liveness!='offline' AND coalesce(last_seen, 0) < ? - poll_freq_s * ?",
+            (t, offline_after_polls, t, stale_after_polls),
+        ).fetchall()
         changes: list[LivenessChange] = []
-        with _immediate(db):
-            rows = db.execute(
-                "SELECT ven_id, liveness, aggregator_id, account_id, "
-                "coalesce(last_seen, 0) < ? - poll_freq_s * ? FROM vens "
-                "WHERE liveness!='offline' AND coalesce(last_seen, 0) < ? - poll_freq_s * ?",
-                (t, offline_after_polls, t, stale_after_polls),
-            ).fetchall()
-            for ven_id, old, aggregator_id, account_id, is_offline in rows:
-                new = Liveness.OFFLINE if is_offline else Liveness.STALE
-                if new == old:
-                    continue
-                db.execute(
-                    "UPDATE vens SET liveness=?, offline_since=? WHERE ven_id=?",
-                    (new.value, t if new == Liveness.OFFLINE else None, ven_id),
+        for start in range(0, len(rows), SWEEP_CHUNK):
+            if start:
+                await asyncio.sleep(0)
+            log_rows = []
+            with _immediate(db):
+                for ven_id, old, aggregator_id, account_id, is_offline in rows[
+                    start : start + SWEEP_CHUNK
+                ]:
+                    new = Liveness.OFFLINE if is_offline else Liveness.STALE
+                    if new == old:
+                        continue
+                    polls = offline_after_polls if is_offline else stale_after_polls
+                    if db.execute(
+                        "UPDATE vens SET liveness=?, offline_since=? WHERE ven_id=? "
+                        "AND liveness=? AND coalesce(last_seen, 0) < ? - poll_freq_s * ?",
+                        (new.value, t if new == Liveness.OFFLINE else None, ven_id, old, t,
+                         polls),
+                    ).rowcount != 1:
+                        continue
+                    ders = db.execute(
+                        "UPDATE ders SET liveness=CASE WHEN reported_online=0 THEN 'offline' "
+                        "ELSE ? END WHERE ven_id=?",
+                        (new.value, ven_id),
+                    ).rowcount
+                    changes.append(
+                        LivenessChange(ven_id=ven_id, old=Liveness(old), new=new, ders=ders)
+                    )
+                    log_rows.append((
+                        t, "ven.liveness", "vtn", ven_id, None, aggregator_id, account_id,
+                        json.dumps({"from": old, "to": new.value, "ders": ders}),
+                    ))
+                db.executemany(
+                    "INSERT INTO log (at, kind, actor, ven_id, device_id, aggregator_id, "
+                    "account_id, data) VALUES (?,?,?,?,?,?,?,?)",
+                    log_rows,
                 )
-                ders = db.execute(
-                    "UPDATE ders SET liveness=CASE WHEN reported_online=0 THEN 'offline' "
-                    "ELSE ? END WHERE ven_id=?",
-                    (new.value, ven_id),
-                ).rowcount
-                change = LivenessChange(ven_id=ven_id, old=Liveness(old), new=new, ders=ders)
-                self._append_log([_liveness_entry(change, now, aggregator_id, account_id)])
-                changes.append(change)
         return changes
 
     # --- bulk (export / import) -------------------------------------------------

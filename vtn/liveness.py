@@ -36,6 +36,13 @@ async def sweep(ctx: Context) -> list[LivenessChange]:
     changes = await ctx.store.sweep_liveness(
         ctx.clock(), cfg.stale_after_polls, cfg.offline_after_polls
     )
-    for c in changes:
-        log.info("VEN %s %s -> %s (%d DERs)", c.ven_id, c.old, c.new, c.ders)
+    if len(changes) > 50:  # a mass transition (after an outage): one line, not 250k
+        counts: dict[str, int] = {}
+        for c in changes:
+            counts[c.new.value] = counts.get(c.new.value, 0) + 1
+        log.info("%d VENs changed liveness (%s, %d DERs)", len(changes), counts,
+                 sum(c.ders for c in changes))
+    else:
+        for c in changes:
+            log.info("VEN %s %s -> %s (%d DERs)", c.ven_id, c.old, c.new, c.ders)
     return changes

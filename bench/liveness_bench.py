@@ -150,17 +150,35 @@ def reset(vtn: Vtn, seen_ago_max: float, silent_share: float = 0.0, silent_ago: 
     db.execute("COMMIT")
 
 
+async def ticker(done: asyncio.Event) -> float:
+    """The longest gap between two turns of this task until ``done``."""
+    longest = 0.0
+    while not done.is_set():
+        t = time.perf_counter()
+        await asyncio.sleep(0)
+        longest = max(longest, time.perf_counter() - t)
+    return longest
+
+
 async def time_sweep(vtn: Vtn, repeats: int, **kw: Any) -> dict[str, Any]:
-    times, changed, ders = [], 0, 0
+    """Sweep time, and the longest the event loop was held (a ticker task measures the
+    gaps between its turns while the sweep runs: requests wait that long)."""
+    times, blocks, changed, ders = [], [], 0, 0
     for _ in range(repeats):
         reset(vtn, **kw)
+        done = asyncio.Event()
+        task = asyncio.create_task(ticker(done))
+        await asyncio.sleep(0)
         t = time.perf_counter()
         changes = await liveness.sweep(vtn.ctx)
         times.append(time.perf_counter() - t)
+        done.set()
+        blocks.append(await task)
         changed, ders = len(changes), sum(c.ders for c in changes)
     return {"seconds_median": round(statistics.median(times), 3),
-            "seconds": [round(x, 3) for x in times], "vens_changed": changed,
-            "ders_changed": ders}
+            "seconds": [round(x, 3) for x in times],
+            "longest_loop_block_s": round(max(blocks), 3),
+            "vens_changed": changed, "ders_changed": ders}
 
 
 async def measure(path: Path, polls: int, repeats: int) -> dict[str, Any]:

@@ -347,8 +347,10 @@ class Generators:
             "error_kinds": errors,
             "decoded_ok": sum(r.decoded for r in results),
             "decode_failures": failures[:3],
-            # server CPU over warm-up + window, per reply in the window (approximate)
+            # CPU over warm-up + window (server: all its processes; load generator)
             "server_cpu_s": round(cpu, 3),
+            "loadgen_cpu_s": round(sum(r.cpu_s for r in results), 3),
+            "window_share": duration / (duration + 0.5),
         }
 
     def close(self) -> None:
@@ -367,7 +369,11 @@ def summarise(raw: dict[str, list[dict[str, Any]]], duration: float) -> dict[str
     out: dict[str, Any] = {}
     for key, runs in raw.items():
         per_s = median_of(runs, "per_s") or 0.0
-        cpu_us = [1e6 * r["server_cpu_s"] / max(1, r["replies"]) for r in runs]
+        # CPU per reply, counting only the measured window's share of the CPU time
+        cpu_us = [1e6 * r["server_cpu_s"] * r["window_share"] / max(1, r["replies"])
+                  for r in runs]
+        gen_us = [1e6 * r["loadgen_cpu_s"] * r["window_share"] / max(1, r["replies"])
+                  for r in runs]
         out[key] = {
             "per_s": round(per_s),
             "p50_ms": round(median_of(runs, "p50_ms") or 0, 3),
@@ -377,6 +383,10 @@ def summarise(raw: dict[str, list[dict[str, Any]]], duration: float) -> dict[str
             "decoded_ok": sum(r["decoded_ok"] for r in runs),
             "decode_failures": [f for r in runs for f in r["decode_failures"]][:3],
             "server_cpu_us_per_req": round(statistics.median(cpu_us), 1),
+            "loadgen_cpu_us_per_req": round(statistics.median(gen_us), 1),
+            # how busy the load generator was (1.0 = one core all the time)
+            "loadgen_core_share": round(statistics.median(
+                r["loadgen_cpu_s"] / (duration + 0.5) for r in runs), 2),
             "runs_per_s": [round(r["per_s"]) for r in runs],
         }
     return out
@@ -457,8 +467,8 @@ def plot(summary: dict[str, Any], targets: list[str], path_prefix: Path) -> list
 
 
 def table(summary: dict[str, Any], targets: list[str]) -> str:
-    rows = ["| message | conns | target | req/s | p50 ms | p99 ms | server CPU µs/req | errors |",
-            "|---|---:|---|---:|---:|---:|---:|---:|"]
+    rows = ["| message | conns | target | req/s | p50 ms | p99 ms | server CPU µs/req | "
+            "errors |", "|---|---:|---|---:|---:|---:|---:|---:|"]
     for message in MESSAGES:
         for c in (1, 32):
             for t in targets:

@@ -49,6 +49,7 @@ class Result:
     error_kinds: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     latencies: array = field(default_factory=lambda: array("d"))
+    cpu_s: float = 0.0  # this process's CPU time over the job (warm-up included)
     decoded: int = 0  # replies fully decoded with our codec and found OK
     decode_failures: list[str] = field(default_factory=list)
 
@@ -181,6 +182,7 @@ class _Client(asyncio.Protocol):
 
 async def run_job(job: Job) -> Result:
     loop = asyncio.get_running_loop()
+    cpu0 = time.process_time()
     run = _Run(job)
     clients = []
     for _ in range(job.connections):
@@ -195,6 +197,7 @@ async def run_job(job: Job) -> Result:
     await run.finished
     r = run.result
     r.seconds = job.duration
+    r.cpu_s = time.process_time() - cpu0
     if job.decode_check:
         _decode_samples(run.samples, r)
     return r

@@ -157,6 +157,7 @@ INDEXES: dict[str, list[tuple[str, list[tuple[str, Any]], dict[str, Any]]]] = {
 INDEXES.update(VIEW_INDEXES)
 
 KINDS = ("ven", "der", "report_spec", "report_request", "outbox", "log")
+BULK_OPS = 500  # operations per bulk_write round trip (see MongoStore._bulk)
 
 
 def _ts(dt: datetime | None) -> float | None:
@@ -494,14 +495,18 @@ class MongoStore(MongoViews, MongoDiscovery):
 
         Two writers upserting the same natural key at once: one insert wins, the other
         gets E11000 and is re-run as the update it should have been.
+
+        Sent in round trips of at most BULK_OPS operations: one huge round trip (a
+        3000-DER METADATA batch is 6000 ops, ~20 s on nx-27017) can outlast the socket
+        timeout, and its retry then queues behind the first attempt.
         """
         start, failed_at = 0, -1
         while start < len(ops):
-            chunk = ops[start:]
+            chunk = ops[start : start + BULK_OPS]
             try:
                 await self._do(s, lambda c=chunk: self.col(coll).bulk_write(
                     c, ordered=True, session=s))
-                return
+                start += len(chunk)
             except BulkWriteError as exc:
                 if s is not None:
                     raise  # keep the TransientTransactionError label for with_transaction

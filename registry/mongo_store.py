@@ -70,7 +70,7 @@ from registry.models import (
 )
 from registry.mongo_discovery import NONCES, MongoDiscovery
 from registry.mongo_query import DER_SORT, der_filter, der_limit, scope_filter
-from registry.mongo_views import VIEW_INDEXES, MongoViews
+from registry.mongo_views import VIEW_INDEXES, VIEW_KIND_READ, MongoViews, view_import_ops
 from registry.port import (
     SERVICE,
     Batch,
@@ -156,7 +156,8 @@ INDEXES: dict[str, list[tuple[str, list[tuple[str, Any]], dict[str, Any]]]] = {
 
 INDEXES.update(VIEW_INDEXES)
 
-KINDS = ("ven", "der", "report_spec", "report_request", "outbox", "log")
+KINDS = ("ven", "der", "report_spec", "report_request", "view", "report_subscription",
+         "outbox", "log")
 BULK_OPS = 500  # operations per bulk_write round trip (see MongoStore._bulk)
 
 
@@ -885,9 +886,12 @@ _KIND_READ: dict[str, tuple[str, list[tuple[str, int]], Callable[[Doc], BaseMode
     "outbox": ("outbox", [("seq", 1)], _parse_outbox),
     "log": ("log", [("seq", 1)], _parse_log),
 }
+_KIND_READ.update(VIEW_KIND_READ)
 
 
 def _import_ops(kind: str, records: Iterable[BaseModel]) -> tuple[str, list[Any]]:
+    if kind in VIEW_KIND_READ:
+        return view_import_ops(kind, list(records))
     if kind == "ven":
         return "vens", [ReplaceOne({"_id": r.ven_id}, _ven_doc(r), upsert=True)
                         for r in records if isinstance(r, Ven)]

@@ -184,3 +184,23 @@ class MongoViews:
                 update.update(next_due=None, next_due_at=None)
             await self._do(s, lambda v=ven_id, r=rr_id, u=update: subs.update_one(
                 {"ven_id": v, "report_request_id": r}, {"$set": u}, session=s))
+
+
+# export / import (registry.transfer): collection, sort, parse; and exact restore
+VIEW_KIND_READ: dict[str, tuple[str, list[tuple[str, int]], Callable[[Doc], Any]]] = {
+    "view": ("views", [("aggregator_id", 1), ("name", 1)], _view),
+    "report_subscription": ("report_subscriptions", [("ord", 1), ("_id", 1)], _sub),
+}
+
+
+def view_import_ops(kind: str, records: list[Any]) -> tuple[str, list[Any]]:
+    if kind == "view":
+        return "views", [ReplaceOne({"_id": d["_id"]}, d, upsert=True)
+                         for d in map(_view_doc, records)]
+    ops = []
+    for i, sub in enumerate(records):
+        doc = _sub_doc(sub)
+        ops.append(UpdateOne({"_id": doc.pop("_id")},
+                             {"$set": doc, "$setOnInsert": {"ord": time.time_ns() + i}},
+                             upsert=True))
+    return "report_subscriptions", ops

@@ -234,8 +234,9 @@ class Store(Protocol):
 
     # export
     def iter_all(self, kind: str) -> AsyncIterator[BaseModel]:
-        """Stream every record of one kind (ven, der, report_spec, report_request, outbox,
-        log) as its model, in a stable order, without loading them all (registry.transfer).
+        """Stream every record of one kind (ven, der, report_spec, report_request, view,
+        report_subscription, outbox, log) as its model, in a stable order, without loading
+        them all (registry.transfer).
         """
         ...
 

@@ -49,7 +49,9 @@ from registry.models import (
     ReportRequestRecord,
     ReportRequestState,
     ReportSpec,
+    ReportSubscription,
     Ven,
+    View,
 )
 from registry.port import (
     SERVICE,
@@ -889,6 +891,10 @@ class SqliteStore(SqliteViews):
             return ReportSpec.model_validate_json(row[0])
         if kind == "report_request":
             return _report_request((row[0], row[1]))
+        if kind == "view":
+            return View.model_validate_json(row[0])
+        if kind == "report_subscription":
+            return ReportSubscription.model_validate_json(row[0])
         if kind == "outbox":
             return OutboxMessage(seq=row[0], ven_id=row[1], kind=row[2], body=row[3],
                                  created_at=_dt(row[4]))
@@ -924,6 +930,8 @@ _ITER_SQL = {
     "der": f"SELECT {DER_COLUMNS} FROM ders ORDER BY ven_id, resource_id",
     "report_spec": "SELECT doc FROM report_specs ORDER BY ven_id, report_specifier_id",
     "report_request": "SELECT state, doc FROM report_requests ORDER BY rowid",
+    "view": "SELECT doc FROM views ORDER BY aggregator_id, name",
+    "report_subscription": "SELECT doc FROM report_subscriptions ORDER BY rowid",
     "outbox": "SELECT seq, ven_id, kind, body, created_at FROM outbox ORDER BY seq",
     "log": "SELECT seq, at, kind, actor, ven_id, device_id, aggregator_id, account_id, data "
     "FROM log ORDER BY seq",

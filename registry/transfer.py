@@ -1,9 +1,9 @@
 """Export and import a whole store as JSON lines, between any two adapters.
 
 One object per line: ``{"type": KIND, "doc": {...}}`` with KIND one of ven, der,
-report_spec, report_request, outbox, log, in that order (VENs before their DERs, the log
-last). Export streams through ``Store.iter_all``; import reads line by line and writes in
-chunks, so neither holds the registry in memory.
+report_spec, report_request, view, report_subscription, outbox, log, in that order
+(VENs before their DERs, the log last). Export streams through ``Store.iter_all``;
+import reads line by line and writes in chunks, so neither holds the registry in memory.
 
 Import is idempotent: records are upserted by their natural keys (venID; venID+resourceID;
 venID+reportSpecifierID; venID+reportRequestID), log entries keep their seq and entries
@@ -29,7 +29,9 @@ from registry.models import (
     OutboxMessage,
     ReportRequestRecord,
     ReportSpec,
+    ReportSubscription,
     Ven,
+    View,
 )
 from registry.port import Batch, Store, StoreError
 
@@ -38,6 +40,8 @@ KINDS: dict[str, type[BaseModel]] = {
     "der": Der,
     "report_spec": ReportSpec,
     "report_request": ReportRequestRecord,
+    "view": View,
+    "report_subscription": ReportSubscription,
     "outbox": OutboxMessage,
     "log": LogEntry,
 }
@@ -115,6 +119,12 @@ class _Importer:
 
     async def _report_request(self, chunk: list[ReportRequestRecord]) -> None:
         await self.store.commit(Batch(report_requests=chunk))
+
+    async def _view(self, chunk: list[View]) -> None:
+        await self.store.commit(Batch(views=chunk))
+
+    async def _report_subscription(self, chunk: list[ReportSubscription]) -> None:
+        await self.store.commit(Batch(subscriptions=chunk))
 
     async def _outbox(self, chunk: list[OutboxMessage]) -> None:
         todo = []

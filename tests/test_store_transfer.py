@@ -21,7 +21,9 @@ from registry.models import (
     ReportRequestRecord,
     ReportRequestState,
     ReportSpec,
+    ReportSubscription,
     Ven,
+    View,
 )
 from registry.port import SERVICE, Batch, DerStatusUpdate, Store
 from registry.sqlite_store import SqliteStore
@@ -54,6 +56,12 @@ async def populate(store: Store) -> None:
                               created_at=T0) for i in range(3)],
         log=[LogEntry(kind="ven.registered", at=T0, ven_id=v.ven_id, data={"n": 1, "ok": True})
              for v in vens],
+        views=[View(aggregator_id="agg", name="dhw", filters={"device_class": ["dhwDevice"]},
+                    created_at=T0, updated_at=T0)],
+        subscriptions=[ReportSubscription(
+            ven_id=vens[2].ven_id, report_request_id=f"sub-{i}", report_specifier_id="all",
+            r_ids=["agg.online"], granularity_s=60, report_back_duration_s=60,
+            next_due_at=T0 + timedelta(minutes=i), created_at=T0) for i in range(2)],
     ))
     await store.mark_online(vens[0].ven_id, T0)
     await store.commit(Batch(
@@ -88,7 +96,8 @@ async def test_sqlite_to_mongo_to_sqlite_loses_nothing_and_reimport_is_a_no_op(
     try:
         await populate(src)
         original = await dump(src)
-        assert len(original.splitlines()) == 3 + 12 + 3 + 3 + 3 + 3 + 2  # +2 liveness logs
+        # vens, ders, specs, requests, view, subscriptions, outbox, log (+2 liveness logs)
+        assert len(original.splitlines()) == 3 + 12 + 3 + 3 + 1 + 2 + 3 + 3 + 2
         for _ in range(2):  # twice: the second import changes nothing
             await import_store(mongo, io.StringIO(original))
             assert await dump(mongo) == original

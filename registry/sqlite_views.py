@@ -172,7 +172,10 @@ class SqliteViews:
 
     def _upsert_subscriptions(self, subs: list[ReportSubscription]) -> None:
         self.db.executemany(
-            "INSERT OR REPLACE INTO report_subscriptions VALUES (?, ?, ?, ?, ?)",
+            # an upsert, not REPLACE: the rowid (the order they were requested in) stays
+            "INSERT INTO report_subscriptions VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (ven_id, report_request_id) DO UPDATE SET state=excluded.state, "
+            "next_due=excluded.next_due, doc=excluded.doc",
             [
                 (s.ven_id, s.report_request_id, s.state.value, _ts(s.next_due_at),
                  s.model_dump_json())

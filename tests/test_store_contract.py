@@ -28,6 +28,7 @@ from registry.models import (
     ReportRequestRecord,
     ReportRequestState,
     ReportSpec,
+    ReportSubscription,
     Ven,
 )
 from registry.port import SERVICE, Batch, Conflict, DerQuery, DerStatusUpdate, Scope, Store
@@ -823,3 +824,115 @@ async def test_remember_nonce_refuses_a_replay_until_it_expires(open_store: Open
     raced = await asyncio.gather(*[s.remember_nonce("v3", "gone", soon)
                                    for _ in range(4) for s in (one, two)])
     assert sorted(raced) == [False] * 7 + [True]
+
+
+# --- discovery over OpenADR: views, report subscriptions, announcements -----------------
+
+
+async def test_views_are_scoped_upserted_and_deleted(store: Store) -> None:
+    from registry.models import View
+
+    a = View(aggregator_id="A1", name="dhw", filters={"device_class": ["dhwDevice"]})
+    b = View(aggregator_id="A2", name="dhw", filters={})
+    await store.commit(Batch(views=[a, b]))
+    await store.commit(Batch(views=[a.model_copy(update={"filters": {"liveness": ["online"]}})]))
+    a1 = Scope("aggregator", aggregator_id="A1")
+    assert [v.filters for v in await store.list_views(a1)] == [{"liveness": ["online"]}]
+    assert await store.list_views(a1, "A2") == []  # never another aggregator's
+    assert await store.list_views(Scope("prosumer", account_id="X")) == []
+    assert [(v.aggregator_id, v.name) for v in await store.list_views(SERVICE)] == [
+        ("A1", "dhw"), ("A2", "dhw")]
+    got = await store.get_view("A2", "dhw")
+    assert got == b
+    await store.commit(Batch(delete_views=[("A1", "dhw")]))
+    assert await store.get_view("A1", "dhw") is None and await store.get_view("A2", "dhw") == b
+    agg = ven("agg-1", role="aggregator", aggregator_id="A1")
+    await store.commit(Batch(vens=[agg, ven("osb-1")]))
+    assert [v.ven_name for v in await store.vens_with_role("aggregator")] == ["agg-1"]
+
+
+def subscription(ven_id: str, rr: str, **kw: object) -> ReportSubscription:
+    fields: dict[str, object] = dict(
+        ven_id=ven_id, report_request_id=rr, report_specifier_id="all", r_ids=["agg.online"],
+        granularity_s=60, report_back_duration_s=60, next_due_at=T0, created_at=T0)
+    fields.update(kw)
+    return ReportSubscription(**fields)  # type: ignore[arg-type]
+
+
+async def test_due_reports_are_claimed_once_by_racing_processes(open_store: Opener) -> None:
+    a, b = await open_store(), await open_store()
+    subs = [subscription("agg", f"rr-{i}") for i in range(20)]
+    subs.append(subscription("agg", "once", report_back_duration_s=0))
+    subs.append(subscription("agg", "later", next_due_at=T0 + timedelta(hours=1)))
+    await a.commit(Batch(subscriptions=subs))
+    got = await asyncio.gather(*(s.claim_due_reports(T0, limit=5) for s in (a, b, a, b) * 3))
+    claimed = [c.report_request_id for batch in got for c in batch]
+    assert len(claimed) == len(set(claimed))  # racing claims never take one twice
+    while batch := await (a if len(claimed) % 2 else b).claim_due_reports(T0, limit=5):
+        claimed += [c.report_request_id for c in batch]
+    assert sorted(claimed) == sorted([f"rr-{i}" for i in range(20)] + ["once"])  # each once
+    assert await a.claim_due_reports(T0 + timedelta(seconds=59)) == []
+    again = await b.claim_due_reports(T0 + timedelta(seconds=60), limit=100)
+    assert len(again) == 20 and all(s.deliveries == 2 for s in again)
+    by_id = {s.report_request_id: s for s in await a.subscriptions_of_ven("agg")}
+    assert by_id["once"].state == "done" and by_id["once"].next_due_at is None
+    assert by_id["rr-0"].next_due_at == T0 + timedelta(seconds=120)
+    assert [s.report_request_id for s in await a.subscriptions_of_ven("agg")][:2] == [
+        "rr-0", "rr-1"]  # in the order they were stored
+
+
+async def test_subscription_states_and_cancel_all_of_a_ven(store: Store) -> None:
+    from registry.models import SubscriptionState
+
+    await store.commit(Batch(subscriptions=[subscription("agg", "a"), subscription("agg", "b"),
+                                            subscription("other", "c")]))
+    await store.commit(Batch(subscription_states=[("agg", "a", SubscriptionState.CANCELLED)]))
+    await store.commit(Batch(cancel_subscriptions_of=["agg"],
+                             subscriptions=[subscription("agg", "d")]))  # new ones survive
+    states = {s.report_request_id: s.state for s in await store.subscriptions_of_ven("agg")}
+    assert states == {"a": "cancelled", "b": "cancelled", "d": "active"}
+    due = await store.claim_due_reports(T0)
+    assert sorted(s.report_request_id for s in due) == ["c", "d"]
+
+
+async def test_announcement_is_conditional_and_a_stale_one_writes_nothing(
+    store: Store
+) -> None:
+    from registry.port import ANY
+
+    agg = ven("agg-1")
+    msg = OutboxMessage(ven_id=agg.ven_id, kind="oadrRegisterReport", body="<x/>")
+    await store.commit(Batch(vens=[agg], announce=[(agg.ven_id, None, "h1")]))
+    assert await store.announced_hash(agg.ven_id) == "h1"
+    with pytest.raises(Conflict):  # someone announced h1 already: expecting None is stale
+        await store.commit(Batch(announce=[(agg.ven_id, None, "h2")], outbox=[msg]))
+    with pytest.raises(Conflict):
+        await store.commit(Batch(announce=[(agg.ven_id, "h0", "h2")], outbox=[msg],
+                                 log=[LogEntry(kind="views.announced")]))
+    assert await store.pending_count(agg.ven_id) == 0  # nothing half-written
+    assert await store.announced_hash(agg.ven_id) == "h1"
+    await store.commit(Batch(announce=[(agg.ven_id, "h1", "h2")], outbox=[msg]))
+    await store.commit(Batch(announce=[(agg.ven_id, ANY, "h3")]))
+    assert await store.announced_hash(agg.ven_id) == "h3"
+    assert await store.pending_count(agg.ven_id) == 1
+
+
+async def test_der_briefs_apply_filters_and_scope(store: Store) -> None:
+    v = ven("osb-1", aggregator_id="A1")
+    ders = [Der(ven_id=v.ven_id, resource_id=f"r{i}", device_name=f"d{i}", aggregator_id=agg,
+                device_class=cls, max_capacity=1000.0 * i,
+                location=Location(lat=52.5, lon=13.4 + i / 100))
+            for i, (agg, cls) in enumerate([("A1", DeviceClass.DHW), ("A1", DeviceClass.PV),
+                                            ("A2", DeviceClass.DHW), ("A1", DeviceClass.DHW)])]
+    await store.commit(Batch(vens=[v], ders=ders))
+    scope = Scope("aggregator", aggregator_id="A1")
+    briefs = await store.der_briefs(DiscoveryQuery(device_class=[DeviceClass.DHW]), scope)
+    expected = sorted([ders[0].device_id, ders[3].device_id])
+    assert [b.device_id for b in briefs] == expected  # device_id order, A2's left out
+    b = next(x for x in briefs if x.device_id == ders[3].device_id)
+    assert (b.resource_id, b.ven_id, b.device_class, b.max_capacity, b.lat) == (
+        "r3", v.ven_id, "dhwDevice", 3000.0, 52.5)
+    near = await store.der_briefs(
+        DiscoveryQuery(near=[52.5, 13.4], radius_m=1500, limit=1), SERVICE)
+    # r2 is 1.36 km east, r3 2.03 km; the query's limit does not apply
+    assert {x.resource_id for x in near} == {"r0", "r1", "r2"}

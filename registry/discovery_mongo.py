@@ -20,7 +20,10 @@ Only operators that nx-27017 (the test server) and real MongoDB both implement a
   compare strings by code point.
 
 ``updated_at`` is an ISO-8601 string in the documents (an exact round trip); filters and
-sorts use the numeric ``updated_ts`` (epoch seconds) kept next to it, as SQLite's column.
+sorts use ``updated_us`` kept next to it: integer microseconds since the epoch, which
+order exactly as SQLite's epoch-seconds column does for microsecond datetimes. Not a
+float: nx-27017 keeps 15 significant digits of a double (~10 µs at today's epoch), so
+``updated_since`` equal to a DER's own ``updated_at`` could miss it there.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from registry.discovery import DiscoveryQuery, Plan, haversine_m, radius_box
@@ -46,7 +50,7 @@ PATHS = {
     "liveness": "liveness",
     "max_capacity": "max_capacity",
     "available_capacity": "available_capacity",
-    "updated_at": "updated_ts",
+    "updated_at": "updated_us",
     "aggregator_id": "aggregator_id",
     "account_id": "account_id",
     "availability": "availability",
@@ -55,6 +59,8 @@ PATHS = {
 }
 LAT, LON = "location.lat", "location.lon"
 DISTANCE = "distance_m"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 # what a Der needs to validate, whatever ``fields`` asks for
 _REQUIRED = ("device_id", "ven_id", "resource_id", "device_name")
 
@@ -79,7 +85,7 @@ def compile_filter(query: DiscoveryQuery, scope: Scope) -> Doc:
         if high is not None:
             parts.append({PATHS[name]: {"$lte": high}})
     if query.updated_since is not None:
-        parts.append({PATHS["updated_at"]: {"$gte": query.updated_since.timestamp()}})
+        parts.append({PATHS["updated_at"]: {"$gte": epoch_us(query.updated_since)}})
     if query.q is not None:
         parts.append({"device_name": {"$regex": like_pattern(query.q)}})
     if query.bbox is not None:
@@ -87,6 +93,13 @@ def compile_filter(query: DiscoveryQuery, scope: Scope) -> Doc:
     if query.near is not None and query.radius_m is not None:
         parts.extend(_box(*radius_box(query.near[0], query.near[1], query.radius_m)))
     return and_(parts)
+
+
+def epoch_us(dt: datetime) -> int:
+    """Microseconds since the epoch, exactly (a naive datetime counts as UTC)."""
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return (dt - _EPOCH) // _MICROSECOND
 
 
 def and_(parts: list[Doc]) -> Doc:

@@ -18,7 +18,6 @@ Three ways to answer ``find_ders`` (nx-27017 has no ``$geoNear``, see discovery_
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -43,6 +42,7 @@ from registry.discovery_mongo import (
     and_,
     compile_filter,
     distance_of,
+    epoch_us,
     keyset_filter,
     mongo_sort,
     page_by_distance,
@@ -216,7 +216,7 @@ class MongoDiscovery:
             "device_name": new.device_name,
             "location": loc.model_dump(mode="json") if loc else None,
             "updated_at": now.isoformat(),
-            "updated_ts": now.timestamp(),
+            "updated_us": epoch_us(now),
         }
         update: Doc = {"$set": fields, "$inc": {"version": 1}}
         if loc is not None:
@@ -295,18 +295,18 @@ class MongoDiscovery:
 
     # --- migration ------------------------------------------------------------------
 
-    async def _backfill_updated_ts(self) -> int:
-        """Give DER documents written before ``updated_ts`` existed their numeric
+    async def _backfill_updated_us(self) -> int:
+        """Give DER documents written before ``updated_us`` existed their numeric
         ``updated_at`` (filters and sorts use it). Idempotent; a no-op when none lack it."""
         ders = self.col("ders")
         fixed = 0
         while True:
             docs = await self._retry(lambda: ders.find(
-                {"updated_ts": {"$in": [None]}}, {"updated_at": 1}).limit(_BACKFILL_BATCH)
+                {"updated_us": {"$in": [None]}}, {"updated_at": 1}).limit(_BACKFILL_BATCH)
                 .to_list())
             if not docs:
                 return fixed
-            ops = [UpdateOne({"_id": d["_id"]}, {"$set": {"updated_ts": _epoch(d)}})
+            ops = [UpdateOne({"_id": d["_id"]}, {"$set": {"updated_us": _epoch_us(d)}})
                    for d in docs]
             await self._retry(lambda o=ops: ders.bulk_write(o, ordered=False))
             fixed += len(ops)
@@ -316,13 +316,11 @@ def _cursor(p: Plan, last: list[Any] | None) -> str | None:
     return encode_cursor(p.signature, last) if last is not None else None
 
 
-def _epoch(doc: Doc) -> float:
+def _epoch_us(doc: Doc) -> int:
     value = doc.get("updated_at")
-    if isinstance(value, datetime):
-        return value.timestamp()
     if isinstance(value, str):
-        return datetime.fromisoformat(value).timestamp()
-    return time.time()
+        value = datetime.fromisoformat(value)
+    return epoch_us(value if isinstance(value, datetime) else datetime.now(UTC))
 
 
 def _plain(value: Any) -> Any:

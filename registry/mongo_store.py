@@ -56,6 +56,7 @@ from pymongo.errors import (
     WTimeoutError,
 )
 
+from registry.discovery_mongo import epoch_us
 from registry.models import (
     Der,
     DerStatus,
@@ -121,8 +122,8 @@ INDEXES: dict[str, list[tuple[str, list[tuple[str, Any]], dict[str, Any]]]] = {
         ("geo_2dsphere", [("geo", "2dsphere")], {}),
         # discovery (registry.discovery_mongo): filters and sorts of the side API; an
         # ordered walk of a (filter, sort key) index stops after one page, as in SQLite
-        ("updated_ts", [("updated_ts", 1)], {}),
-        ("class_updated", [("device_class", 1), ("updated_ts", 1)], {}),
+        ("updated_us", [("updated_us", 1)], {}),
+        ("class_updated", [("device_class", 1), ("updated_us", 1)], {}),
         ("class_available", [("device_class", 1), ("available_capacity", 1)], {}),
         ("aggregator_capacity", [("aggregator_id", 1), ("max_capacity", 1)], {}),
         ("aggregator_name", [("aggregator_id", 1), ("device_name", 1)], {}),
@@ -251,7 +252,7 @@ class MongoStore(MongoViews, MongoDiscovery):
         # transactions need a replica set or mongos; nx-27017 and a lone mongod have neither
         self.transactions = bool(hello.get("setName")) or hello.get("msg") == "isdbgrid"
         await self.init_indexes()
-        await self._backfill_updated_ts()
+        await self._backfill_updated_us()
 
     async def close(self) -> None:
         if self._client is not None:
@@ -765,7 +766,7 @@ def _der_doc(d: Der) -> Doc:
     doc = _json(d)
     doc["_id"] = d.device_id
     doc["reported_online"] = _online_flag(d.status)
-    doc["updated_ts"] = d.updated_at.timestamp()  # updated_at for filters and sorts
+    doc["updated_us"] = epoch_us(d.updated_at)  # updated_at for filters and sorts
     doc["last_values"] = {_key(k): v for k, v in doc["last_values"].items()}
     if d.location is not None:
         doc["geo"] = {"type": "Point", "coordinates": [d.location.lon, d.location.lat]}
@@ -774,7 +775,7 @@ def _der_doc(d: Der) -> Doc:
 
 # a repeated METADATA report may change these; user-set fields stay (see SqliteStore)
 _DER_METADATA = ("device_class", "device_type", "aggregator_id", "account_id", "updated_at",
-                 "updated_ts", "telemetry", "end_device_mrids")
+                 "updated_us", "telemetry", "end_device_mrids")
 
 
 def _der_upsert(d: Der) -> list[UpdateOne]:
@@ -800,14 +801,14 @@ def _der_upsert(d: Der) -> list[UpdateOne]:
 
 def _der(doc: Doc) -> Der:
     doc = {k: v for k, v in doc.items()
-           if k not in ("_id", "reported_online", "geo", "updated_ts")}
+           if k not in ("_id", "reported_online", "geo", "updated_us")}
     doc["last_values"] = {_unkey(k): v for k, v in (doc.get("last_values") or {}).items()}
     return Der.model_validate(doc)
 
 
 def _status_op(u: DerStatusUpdate, ven_liveness: dict[str, str]) -> UpdateOne:
     at = _iso(u.at)
-    fields: Doc = {"last_report_at": at, "updated_at": at, "updated_ts": u.at.timestamp()}
+    fields: Doc = {"last_report_at": at, "updated_at": at, "updated_us": epoch_us(u.at)}
     online = _online_flag(u.status)
     if u.status is not None:
         fields["status"] = _json(u.status)

@@ -487,7 +487,8 @@ def fleet() -> tuple[list[Ven], list[Der]]:
         d(2, v1, "ev_100%", device_class=DeviceClass.EV, max_capacity=11000.0,
           available_capacity=7000.0, dr_availability=False),
         d(3, v1, "ev-1000", device_class=DeviceClass.EV, max_capacity=3000.0,
-          available_capacity=500.0, location=Location(lat=52.60, lon=13.40)),
+          available_capacity=500.0, location=Location(lat=52.60, lon=13.40),
+          updated_at=T0 + timedelta(hours=3, microseconds=123457)),
         d(4, v2, "Äpfel", device_class=DeviceClass.OTHER, availability=False,
           location=Location(lat=52.52, lon=13.41)),
         d(5, v2, "pv-roof", device_class=DeviceClass.PV, device_type=DeviceType.GENERATION,
@@ -546,6 +547,10 @@ async def every_page(store: Store, scope: Scope = SERVICE, **kw: object) -> list
         ({"max_capacity_min": 3000, "max_capacity_max": 5000}, ["d00", "d03", "d05", "d06"]),
         ({"available_capacity_max": 1200}, ["d03", "d05"]),
         ({"updated_since": "2026-11-23T15:00:00Z"}, ["d03", "d04", "d05", "d06", "d07", "d08"]),
+        # to the microsecond (nx-27017 rounds doubles to 15 digits: ~10 µs)
+        ({"updated_since": "2026-11-23T15:00:00.123457Z"},
+         ["d03", "d04", "d05", "d06", "d07", "d08"]),
+        ({"updated_since": "2026-11-23T15:00:00.123458Z"}, ["d04", "d05", "d06", "d07", "d08"]),
         # d06 is 15:30 UTC, written as 20:30+05:00
         ({"updated_since": "2026-11-23T15:30:01+00:00"}, ["d04", "d05", "d07", "d08"]),
         ({"updated_since": "2026-11-23T20:30:00+05:00"}, ["d04", "d05", "d06", "d07", "d08"]),
@@ -733,9 +738,10 @@ async def test_patch_der_bumps_version_logs_and_refuses_stale_or_foreign(
     assert await ids_of(store, near="48,11", radius_m=100) == ["d01"]
     assert await ids_of(store, near="52.52,13.40", radius_m=10_000) == ["d00", "d04", "d03"]
     assert await ids_of(store, q="kitchen") == ["d01"]
+    since = got.updated_at - timedelta(milliseconds=1)  # SQLite keeps time.time() floats
     later = sorted(i for i, d in {**{d.device_id: d for d in fleet()[1]}, "d01": got}.items()
-                   if d.updated_at >= got.updated_at)
-    assert await ids_of(store, updated_since=got.updated_at.isoformat()) == later
+                   if d.updated_at >= since)
+    assert await ids_of(store, updated_since=since.isoformat()) == later
     assert await ids_of(store, dr_availability=False) == ["d01", "d02"]
     # stale version: Conflict, nothing changes
     with pytest.raises(Conflict):

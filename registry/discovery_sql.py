@@ -84,7 +84,10 @@ def compile_where(query: DiscoveryQuery, scope: Scope, first_sort: str | None = 
         if high is not None:
             sql.add(f"{column}<=?", high)
     if query.updated_since is not None:
-        sql.add(f"{_ranged('updated_at', first_sort)}>=?", query.updated_since.timestamp())
+        # stored as a float of seconds; a DER's own updated_at (as the API returned it, in
+        # microseconds) may round half a microsecond above it: compare with that slack
+        sql.add(f"{_ranged('updated_at', first_sort)}>=?",
+                query.updated_since.timestamp() - 5e-7)
     if query.q is not None:
         escaped = query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         sql.add("device_name LIKE ? ESCAPE '\\'", f"%{escaped}%")

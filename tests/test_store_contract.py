@@ -942,3 +942,17 @@ async def test_der_briefs_apply_filters_and_scope(store: Store) -> None:
         DiscoveryQuery(near=[52.5, 13.4], radius_m=1500, limit=1), SERVICE)
     # r2 is 1.36 km east, r3 2.03 km; the query's limit does not apply
     assert {x.resource_id for x in near} == {"r0", "r1", "r2"}
+
+
+async def test_updated_since_a_ders_own_time_finds_it(store: Store) -> None:
+    """What GET /ders returned as updated_at, passed back as updated_since, includes it."""
+    v = ven("osb-1")
+    await store.commit(Batch(vens=[v], ders=[
+        Der(ven_id=v.ven_id, resource_id=f"r{i}", device_name=f"d{i}") for i in range(20)]))
+    for hit in (await store.find_ders(DiscoveryQuery(limit=100), SERVICE)).items:
+        patched = await store.patch_der(hit.der.device_id, DerPatch(availability=False),
+                                        SERVICE, actor="t")
+        assert patched is not None
+        page = await store.find_ders(DiscoveryQuery(updated_since=patched.updated_at,
+                                                    limit=100), SERVICE)
+        assert patched.device_id in {h.der.device_id for h in page.items}

@@ -1,4 +1,5 @@
-"""Discovery API latency on the embedded SQLite store: ``python bench/api_bench.py --n 100000``.
+"""Discovery API latency: ``python bench/api_bench.py --n 100000`` (SQLite, the default)
+or ``--store mongo`` (nx-27017 started on a free port, or ``--mongo-url``).
 
 Generates N DERs directly through ``store.commit`` (spread over a region of ~100 km
 around Berlin, denser in towns), then times two query families with varied parameters,
@@ -10,6 +11,12 @@ at the store (``find_ders``) and through HTTP (``GET /api/v1/ders`` on loopback)
 
 Reports p50/p95 in ms; ``--markdown`` prints table rows for docs/benchmarks.md.
 The database is kept (``--db``) so a rerun skips generation.
+
+MongoDB leg: the same DERs (same seed) are written with ``MongoStore.import_records``
+(the restore path: one replace by device_id per DER; the METADATA upsert path is a
+per-VEN operation), into database ``apibench<N>``; nx-27017 keeps its files under
+``--db`` (default /tmp/api-bench-mongo-N), so a rerun skips generation there too. The
+same query sets run at the store and, unless ``--no-http``, through HTTP.
 """
 
 from __future__ import annotations
@@ -20,11 +27,13 @@ import json
 import math
 import random
 import statistics
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -34,10 +43,11 @@ from aiohttp import web  # noqa: E402
 from registry.api.auth import issue_token  # noqa: E402
 from registry.discovery import DiscoveryQuery  # noqa: E402
 from registry.models import Der, DeviceClass, DeviceType, Liveness, Location  # noqa: E402
-from registry.port import SERVICE, Batch, Scope  # noqa: E402
+from registry.port import SERVICE, Batch, Scope, Store  # noqa: E402
 from registry.sqlite_store import SqliteStore  # noqa: E402
-from vtn.app import Vtn  # noqa: E402
-from vtn.config import load_config  # noqa: E402
+from tests.mongo_server import _free_port, _nx_command, _ping  # noqa: E402
+from vtn.app import Vtn, make_store  # noqa: E402
+from vtn.config import Config, load_config  # noqa: E402
 from vtn.transports.http import build_app  # noqa: E402
 
 CENTRE = (52.52, 13.40)
@@ -102,17 +112,56 @@ def make_der(i: int, rnd: random.Random, town_list: list[tuple[float, float, flo
     )
 
 
-async def generate(store: SqliteStore, n: int, seed: int = 1) -> None:
+async def generate(store: Store, n: int, seed: int = 1) -> None:
     rnd = random.Random(seed)
     town_list = towns(rnd)
-    batch = 20_000
+    batch = 20_000 if isinstance(store, SqliteStore) else 5_000
     t0 = time.perf_counter()
     for start in range(0, n, batch):
         ders = [make_der(i, rnd, town_list) for i in range(start, min(n, start + batch))]
-        await store.commit(Batch(ders=ders))
+        if isinstance(store, SqliteStore):
+            await store.commit(Batch(ders=ders))
+        else:
+            await store.import_records("der", ders)  # type: ignore[attr-defined]
         print(f"\r  generated {start + len(ders):,} DERs", end="", file=sys.stderr)
-    store.db.execute("ANALYZE")
+    if isinstance(store, SqliteStore):
+        store.db.execute("ANALYZE")
     print(f" in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+
+
+class NxServer:
+    """nx-27017 on a free loopback port over a kept data directory (stopped at the end)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def start(self, wait_s: float = 30.0) -> str:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        port = _free_port()
+        cmd = [*_nx_command(), "--host", "127.0.0.1", "-p", str(port),
+               "--data-dir", str(self.data_dir), "--log-file", str(self.data_dir / "nx.log"),
+               "--pid-file", str(self.data_dir / "nx.pid")]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"mongodb://127.0.0.1:{port}/"
+        deadline = time.monotonic() + wait_s
+        while not _ping(self.url):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise SystemExit(f"nx-27017 did not start: {' '.join(cmd)}")
+            time.sleep(0.1)
+        return self.url
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+            self.proc = None
 
 
 def filtered_queries(rnd: random.Random, k: int) -> list[dict[str, Any]]:
@@ -163,7 +212,7 @@ def pct(samples: list[float]) -> tuple[float, float]:
     return statistics.median(s), s[min(len(s) - 1, math.ceil(0.95 * len(s)) - 1)]
 
 
-async def time_store(store: SqliteStore, queries: list[dict[str, Any]], scope: Scope
+async def time_store(store: Store, queries: list[dict[str, Any]], scope: Scope
                      ) -> list[float]:
     out = []
     for q in queries:
@@ -191,19 +240,45 @@ async def time_http(base: str, token: str, queries: list[dict[str, Any]]) -> lis
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=100_000)
-    ap.add_argument("--db", type=Path, default=None, help="default /tmp/api-bench-N")
+    ap.add_argument("--store", choices=("sqlite", "mongo"), default="sqlite")
+    ap.add_argument("--mongo-url", default=None,
+                    help="a MongoDB server (default: start nx-27017 over --db)")
+    ap.add_argument("--db", type=Path, default=None,
+                    help="default /tmp/api-bench-N (SQLite) or /tmp/api-bench-mongo-N (nx)")
     ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--no-http", action="store_true", help="time the store only")
     ap.add_argument("--port", type=int, default=18089)
     ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args()
-    data_dir = args.db or Path(f"/tmp/api-bench-{args.n}")
-    config = load_config(None, data_dir=data_dir, **{"http.port": args.port})
-    store = SqliteStore(config.sqlite_path)
+    nx: NxServer | None = None
+    try:
+        if args.store == "mongo":
+            data_dir = args.db or Path(f"/tmp/api-bench-mongo-{args.n}")
+            url = args.mongo_url
+            if url is None:
+                nx = NxServer(data_dir / "nx")
+                url = nx.start()
+            parts = urlsplit(url)  # database apibench<N>, keeping any ?replicaSet=...
+            url = urlunsplit(parts._replace(path=f"/apibench{args.n}"))
+            overrides: dict[str, object] = {"http.port": args.port, "store.url": url}
+        else:
+            data_dir = args.db or Path(f"/tmp/api-bench-{args.n}")
+            overrides = {"http.port": args.port}
+        await run(args, load_config(None, data_dir=data_dir, **overrides))
+    finally:
+        if nx is not None:
+            nx.stop()
+
+
+async def run(args: argparse.Namespace, config: Config) -> None:
+    store = make_store(config)
     await store.open()
     have = await store.count_ders(SERVICE)
     if have != args.n:
         if have:
-            raise SystemExit(f"{config.sqlite_path} holds {have} DERs; use another --db")
+            raise SystemExit(f"{config.store.url or config.sqlite_path} holds {have} DERs; "
+                             "use another --db")
         await generate(store, args.n)
     rnd = random.Random(42)
     sets = {"filtered + sorted, limit 100": filtered_queries(rnd, args.queries),
@@ -211,11 +286,23 @@ async def main() -> None:
     aggregator = Scope("aggregator", aggregator_id="agg-03")
     results: list[tuple[str, str, float, float]] = []
     for name, queries in sets.items():
-        await time_store(store, queries[:20], SERVICE)  # warm the page cache
+        await time_store(store, queries[: args.warmup], SERVICE)  # warm the page cache
         for label, scope in (("store, service", SERVICE), ("store, aggregator", aggregator)):
             results.append((name, label, *pct(await time_store(store, queries, scope))))
     await store.close()
+    if not args.no_http:
+        await time_http_leg(args, config, sets, results)
+    for name, label, p50, p95 in results:
+        if args.markdown:
+            print(f"| {args.n:,} | {name} | {label} | {p50:.1f} | {p95:.1f} |")
+        else:
+            print(json.dumps({"n": args.n, "store": args.store, "query": name, "via": label,
+                              "p50_ms": round(p50, 2), "p95_ms": round(p95, 2)}))
 
+
+async def time_http_leg(args: argparse.Namespace, config: Config,
+                        sets: dict[str, list[dict[str, Any]]],
+                        results: list[tuple[str, str, float, float]]) -> None:
     vtn = Vtn(config, run_jobs=False)
     runner = web.AppRunner(build_app(vtn), access_log=None)
     await runner.setup()
@@ -224,17 +311,10 @@ async def main() -> None:
         base = f"http://127.0.0.1:{args.port}"
         token = issue_token(config, "service")
         for name, queries in sets.items():
-            await time_http(base, token, queries[:20])
+            await time_http(base, token, queries[: args.warmup])
             results.append((name, "HTTP, service", *pct(await time_http(base, token, queries))))
     finally:
         await runner.cleanup()
-
-    for name, label, p50, p95 in results:
-        if args.markdown:
-            print(f"| {args.n:,} | {name} | {label} | {p50:.1f} | {p95:.1f} |")
-        else:
-            print(json.dumps({"n": args.n, "query": name, "via": label, "p50_ms": round(p50, 2),
-                              "p95_ms": round(p95, 2)}))
 
 
 if __name__ == "__main__":

@@ -127,7 +127,7 @@ class MongoDiscovery:
         else:
             radius = query.radius_m or 0.0
             # about 1 in 5 documents of the box lies outside the circle
-            cursor = cursor.batch_size(query.limit + query.limit // 3 + 2)
+            cursor = cursor.batch_size(min(query.limit + query.limit // 3 + 2, 10_000))
             try:
                 async for doc in cursor:
                     dist = distance_of(doc, query.near)

@@ -286,6 +286,7 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=10.0)
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/fleet.json")
     ap.add_argument("--no-plot", action="store_true")
+    ap.add_argument("--plot", type=Path, default=ROOT / "docs/images/fleet.png")
     args = ap.parse_args()
     if args.ramp is None:
         args.ramp = args.vens / 250
@@ -301,7 +302,7 @@ def main() -> None:
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     if not args.no_plot:
         (ROOT / "docs/images").mkdir(parents=True, exist_ok=True)
-        result["plot"] = plot(result, ROOT / "docs/images/fleet.png")
+        result["plot"] = plot(result, args.plot.resolve())
         args.out.write_text(json.dumps(result, indent=2) + "\n")
     w = result["window"]
     print(json.dumps({k: result[k] for k in ("registration_s", "vtn_rss",

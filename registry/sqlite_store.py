@@ -236,7 +236,7 @@ class SqliteStore(SqliteViews):
         db.execute("PRAGMA cache_size=-65536")
         # checkpoint every ~40 MB of WAL instead of ~4 MB: hot pages (index tails, the VEN
         # row) are copied back once per checkpoint, not once per 1000 pages, and the
-        # checkpoint's fsync is paid 10x less often (HTTP registration +50 %, see
+        # checkpoint's fsync is paid 10x less often (registrations through the engine +49 %, see
         # docs/benchmarks.md, issue #5)
         db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
         with _immediate(db):

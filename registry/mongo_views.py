@@ -19,7 +19,7 @@ from pymongo.errors import DuplicateKeyError
 
 from registry.discovery import DerBrief, DiscoveryQuery, Page
 from registry.models import ReportSubscription, SubscriptionState, Ven, View
-from registry.port import ANY, Batch, Conflict, Scope
+from registry.port import ANY, Batch, Conflict, Scope, views_in_scope
 
 T = TypeVar("T")
 Doc = dict[str, Any]
@@ -90,12 +90,9 @@ class MongoViews:
             q = q.model_copy(update={"cursor": page.next_cursor})
 
     async def list_views(self, scope: Scope, aggregator_id: str | None = None) -> list[View]:
-        if scope.role == "prosumer":
+        visible, aggregator_id = views_in_scope(scope, aggregator_id)
+        if not visible:
             return []
-        if scope.role == "aggregator":
-            if aggregator_id not in (None, scope.aggregator_id):
-                return []
-            aggregator_id = scope.aggregator_id
         flt = {} if aggregator_id is None else {"aggregator_id": aggregator_id}
         docs = await self._retry(lambda: self.col("views").find(flt).sort(
             [("aggregator_id", 1), ("name", 1)]).to_list())

@@ -63,6 +63,18 @@ SERVICE = Scope()
 ANY = "*"  # Batch.announce: no expectation about the previous hash
 
 
+def views_in_scope(scope: Scope, aggregator_id: str | None) -> tuple[bool, str | None]:
+    """Which aggregator's views a caller may list: (anything visible?, aggregator filter).
+
+    Prosumers have no views; an aggregator sees only its own, whatever it asks for.
+    """
+    if scope.role == "prosumer":
+        return False, None
+    if scope.role == "aggregator":
+        return aggregator_id in (None, scope.aggregator_id), scope.aggregator_id
+    return True, aggregator_id
+
+
 @dataclass(frozen=True, slots=True)
 class DerRef:
     """The few DER fields the report-update hot path needs (no full document)."""

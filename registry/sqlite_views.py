@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from registry.models import ReportSubscription, SubscriptionState, Ven, View
-from registry.port import ANY, Batch, Conflict, Scope
+from registry.port import ANY, Batch, Conflict, Scope, views_in_scope
 
 VIEWS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS views (
@@ -60,12 +60,9 @@ class SqliteViews:
         return [v for v in map(self._ven, rows) if v is not None]
 
     async def list_views(self, scope: Scope, aggregator_id: str | None = None) -> list[View]:
-        if scope.role == "prosumer":
+        visible, aggregator_id = views_in_scope(scope, aggregator_id)
+        if not visible:
             return []
-        if scope.role == "aggregator":
-            if aggregator_id not in (None, scope.aggregator_id):
-                return []
-            aggregator_id = scope.aggregator_id
         if aggregator_id is None:
             rows = self.db.execute("SELECT doc FROM views ORDER BY aggregator_id, name")
         else:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -19,20 +18,13 @@ from registry.models import VenRole
 from registry.port import SERVICE, DerQuery
 from tests.conftest import Served, serve
 from tests.oadr import call, metadata, register
+from tests.test_interop_openleadr import eventually as until
 from ven_sim.aggregator import Aggregator
 from ven_sim.fleet import FleetOptions, run_fleet, ven_name
 from ven_sim.link import HttpLink
 from ven_sim.stats import Stats
 from vtn.config import Config
 from vtn.services.admin import provision_ven
-
-
-async def until(check: Callable[[], Awaitable[bool]], timeout: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.1)
 
 
 def fast(config: Config) -> Config:
@@ -88,7 +80,7 @@ async def test_each_aggregator_sees_exactly_its_ders_following_the_osbs(config: 
                     return False
             return True
 
-        await until(everyone_discovered)
+        await until(everyone_discovered, 30)
         assert not set(seen("A1")) & set(seen("A2"))  # nothing of the other aggregator
         a1 = aggs["A1"].views["all"]
         assert a1.aggregates["agg.online"] == 9.0
@@ -107,7 +99,7 @@ async def test_each_aggregator_sees_exactly_its_ders_following_the_osbs(config: 
             return (all(online is False for online in seen("A1").values())
                     and view.aggregates.get("agg.online") == 0.0)
 
-        await until(a1_offline)
+        await until(a1_offline, 30)
         assert all(seen("A2").values())  # A2's are still online
         assert set(seen("A2")) == await ders_of(served, "A2")
         for a in aggs.values():

@@ -193,6 +193,19 @@ class DerPatch(BaseModel):
 AVAILABILITY_FLAGS = ("availability", "dr_availability", "marketplace_availability")
 
 
+def patch_diff(der: Der, changes: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """What a patch really changes, as logged in der.changed: {field: {from, to}}."""
+
+    def plain(value: Any) -> Any:
+        return value.model_dump() if hasattr(value, "model_dump") else value
+
+    return {
+        k: {"from": plain(getattr(der, k)), "to": plain(v)}
+        for k, v in changes.items()
+        if getattr(der, k) != v
+    }
+
+
 class LogQuery(BaseModel):
     """Filter over the event log; ``after`` is the last seq the client has seen."""
 

@@ -35,6 +35,7 @@ from registry.discovery import (
     Page,
     Plan,
     encode_cursor,
+    patch_diff,
     plan,
 )
 from registry.discovery_mongo import (
@@ -199,11 +200,7 @@ class MongoDiscovery:
         der = self._der_of(doc)
         if if_version is not None and der.version != if_version:
             raise Conflict(f"version is {der.version}, not {if_version}")
-        diff = {
-            k: {"from": _plain(getattr(der, k)), "to": _plain(v)}
-            for k, v in changes.items()
-            if getattr(der, k) != v
-        }
+        diff = patch_diff(der, changes)
         if not diff:
             return der
         now = datetime.now(UTC)
@@ -321,7 +318,3 @@ def _epoch_us(doc: Doc) -> int:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return epoch_us(value if isinstance(value, datetime) else datetime.now(UTC))
-
-
-def _plain(value: Any) -> Any:
-    return value.model_dump() if hasattr(value, "model_dump") else value

@@ -35,6 +35,7 @@ from registry.discovery import (
     Page,
     encode_cursor,
     haversine_m,
+    patch_diff,
     plan,
     unpaged,
 )
@@ -440,11 +441,7 @@ class SqliteStore(SqliteViews):
             der = self._der(row)
             if if_version is not None and der.version != if_version:
                 raise Conflict(f"version is {der.version}, not {if_version}")
-            diff = {
-                k: {"from": _plain(getattr(der, k)), "to": _plain(v)}
-                for k, v in changes.items()
-                if getattr(der, k) != v
-            }
+            diff = patch_diff(der, changes)
             if not diff:
                 return der
             now = time.time()
@@ -963,10 +960,6 @@ def _log_entry(r: tuple[Any, ...]) -> LogEntry:
         seq=r[0], at=_dt(r[1]), kind=r[2], actor=r[3], ven_id=r[4], device_id=r[5],
         aggregator_id=r[6], account_id=r[7], data=json.loads(r[8]),
     )
-
-
-def _plain(value: Any) -> Any:
-    return value.model_dump() if hasattr(value, "model_dump") else value
 
 
 def _der_row(d: Der) -> tuple[Any, ...]:

@@ -173,7 +173,8 @@ def run(vtn: str, vens: int, ders_per_ven: int, poll: float | None, report: floa
         sys.exit(2)
 
 
-async def _run(options: FleetOptions, console: Console | None) -> Stats:
+def stop_on_signals() -> asyncio.Event:
+    """An event set by Ctrl-C or SIGTERM, so runs stop cleanly (where signals exist)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -181,6 +182,11 @@ async def _run(options: FleetOptions, console: Console | None) -> Stats:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
             pass
+    return stop
+
+
+async def _run(options: FleetOptions, console: Console | None) -> Stats:
+    stop = stop_on_signals()
     if console is None:
         return await run_fleet(options, stop)
     with Live(console=console, refresh_per_second=2, transient=True) as live:
@@ -253,13 +259,7 @@ async def _watch(vtn: str, name: str, wanted: list[str] | None, granularity: flo
     async with aiohttp.ClientSession() as session:
         link = HttpLink(session, vtn, stats, validate, context)
         agg = Aggregator(link, name, wanted, granularity, report_back, poll)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, stop.set)
-            except (NotImplementedError, RuntimeError):
-                pass
+        stop = stop_on_signals()
         task = asyncio.create_task(agg.run(duration))
         waiter = asyncio.create_task(stop.wait())
         await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from registry.port import Store
 from tests.mongo_server import MongoServer
@@ -18,7 +17,7 @@ from vtn.app import Vtn, make_store
 from vtn.codec import validate
 from vtn.config import Config, load_config
 from vtn.services.dispatch import Engine, Reply
-from vtn.transports.http import build_app
+from vtn.transports.site import HttpSite
 
 
 class FakeClock:
@@ -103,19 +102,17 @@ async def vtn(config: Config, clock: FakeClock) -> AsyncIterator[Vtn]:
 class Served:
     vtn: Vtn
     url: str  # base URL of the OpenADR endpoints
-    runner: web.AppRunner
+    site: HttpSite
 
     async def stop(self) -> None:
-        await self.runner.cleanup()
+        await self.site.stop()
 
 
 async def serve(config: Config, run_jobs: bool = False) -> Served:
     v = make_vtn(config, run_jobs=run_jobs)
-    app = build_app(v)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", config.http.port).start()
-    return Served(v, f"http://127.0.0.1:{config.http.port}/OpenADR2/Simple/2.0b", runner)
+    site = HttpSite(v, "127.0.0.1", config.http.port)
+    await site.start()
+    return Served(v, f"http://127.0.0.1:{config.http.port}/OpenADR2/Simple/2.0b", site)
 
 
 @pytest.fixture

@@ -6,13 +6,11 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiohttp import web
-
 from tests.conftest import Served, make_vtn
 from vtn.config import Config
 from vtn.security import certs
 from vtn.security.tls import server_context
-from vtn.transports.http import build_app
+from vtn.transports.site import HttpSite
 
 
 @dataclass
@@ -40,11 +38,9 @@ def tls_config(config: Config, pki: Pki) -> Config:
 async def serve_tls(config: Config) -> Served:
     """Like tests.conftest.serve, over HTTPS with client certificates required."""
     v = make_vtn(config)
-    runner = web.AppRunner(build_app(v))
-    await runner.setup()
-    ctx = server_context(config.tls)
-    await web.TCPSite(runner, "127.0.0.1", config.http.port, ssl_context=ctx).start()
-    return Served(v, f"https://localhost:{config.http.port}/OpenADR2/Simple/2.0b", runner)
+    site = HttpSite(v, "127.0.0.1", config.http.port, ssl_context=server_context(config.tls))
+    await site.start()
+    return Served(v, f"https://localhost:{config.http.port}/OpenADR2/Simple/2.0b", site)
 
 
 def client_context(pki: Pki, ven: str | None) -> ssl.SSLContext:

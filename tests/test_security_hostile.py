@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from tests.conftest import Served, make_vtn
 from tests.oadr import register
@@ -19,7 +18,7 @@ from vtn.codec import decode, encode
 from vtn.codec import messages as m
 from vtn.config import Config
 from vtn.server import RUNNER_OPTIONS
-from vtn.transports.http import build_app
+from vtn.transports.site import HttpSite
 
 XML = {"Content-Type": "application/xml"}
 OADR = "http://openadr.org/oadr-2.0b/2012/07"
@@ -66,10 +65,9 @@ async def small(config: Config) -> AsyncIterator[Served]:
     """The VTN with the production runner options (vtn.server), slow bodies cut after 1 s."""
     config.http.body_timeout_s = 1.0
     v = make_vtn(config)
-    runner = web.AppRunner(build_app(v), **{**RUNNER_OPTIONS, "lingering_time": 0.5})
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", config.http.port).start()
-    s = Served(v, f"http://127.0.0.1:{config.http.port}/OpenADR2/Simple/2.0b", runner)
+    site = HttpSite(v, "127.0.0.1", config.http.port, **{**RUNNER_OPTIONS, "lingering_time": 0.5})
+    await site.start()
+    s = Served(v, f"http://127.0.0.1:{config.http.port}/OpenADR2/Simple/2.0b", site)
     yield s
     await s.stop()
 

@@ -29,6 +29,9 @@ class HttpConfig(Section):
     body_timeout_s: float = Field(30.0, gt=0)
     # prefix in front of /OpenADR2/Simple/2.0b/...
     path_prefix: str = ""
+    # frame plain OpenADR POSTs without aiohttp's request objects (vtn/transports/lean_http);
+    # false sends every request through aiohttp (slower, same answers)
+    fast_path: bool = True
 
 
 class StoreConfig(Section):

@@ -9,12 +9,10 @@ import os
 import signal
 from typing import Any
 
-from aiohttp import web
-
 from vtn.app import Vtn
 from vtn.config import Config
 from vtn.security.tls import server_context
-from vtn.transports.http import build_app
+from vtn.transports.site import HttpSite
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +26,10 @@ RUNNER_OPTIONS: dict[str, Any] = {
 async def run_server(config: Config, reuse_port: bool = False) -> None:
     """Serve until cancelled or SIGTERM/SIGINT."""
     vtn = Vtn(config)
-    app = build_app(vtn)
-    runner = web.AppRunner(app, **RUNNER_OPTIONS)
-    await runner.setup()
     ssl_context = server_context(config.tls) if config.tls.enabled else None
-    site = web.TCPSite(
-        runner, config.http.host, config.http.port, reuse_port=reuse_port or None, backlog=1024,
-        ssl_context=ssl_context,
+    site = HttpSite(
+        vtn, config.http.host, config.http.port, ssl_context=ssl_context,
+        reuse_port=reuse_port, **RUNNER_OPTIONS,
     )
     await site.start()
     log.info(
@@ -50,7 +45,7 @@ async def run_server(config: Config, reuse_port: bool = False) -> None:
     try:
         await stop.wait()
     finally:
-        await runner.cleanup()
+        await site.stop()
 
 
 def _worker(config: Config) -> None:

@@ -82,6 +82,7 @@ from registry.port import (
     Scope,
     StoreError,
     StoreUnavailable,
+    liveness_entry,
 )
 from vtn.config import StoreConfig
 
@@ -638,7 +639,8 @@ class MongoStore(MongoViews, MongoDiscovery):
         change = LivenessChange(
             ven_id=ven_id, old=Liveness(before["liveness"]), new=Liveness.ONLINE, ders=ders
         )
-        await self._append_log([_liveness_entry(change, now, before)], s)
+        entry = liveness_entry(change, now, before.get("aggregator_id"), before.get("account_id"))
+        await self._append_log([entry], s)
         return change
 
     async def _set_der_liveness(self, ven_id: str, new: Liveness, s: Session) -> int:
@@ -695,7 +697,8 @@ class MongoStore(MongoViews, MongoDiscovery):
         ders = await self._set_der_liveness(row["_id"], new, s)
         change = LivenessChange(ven_id=row["_id"], old=Liveness(row["liveness"]), new=new,
                                 ders=ders)
-        await self._append_log([_liveness_entry(change, now, row)], s)
+        entry = liveness_entry(change, now, row.get("aggregator_id"), row.get("account_id"))
+        await self._append_log([entry], s)
         return change
 
     # --- bulk (export / import) -------------------------------------------------
@@ -847,17 +850,6 @@ def _log_doc(e: LogEntry) -> Doc:
     doc = _json(e)
     doc["data"] = json.loads(json.dumps(e.data, default=str))
     return {**doc, "_id": e.seq, "written": time.time()}
-
-
-def _liveness_entry(change: LivenessChange, now: datetime, ven: Doc) -> LogEntry:
-    return LogEntry(
-        kind="ven.liveness",
-        at=now,
-        ven_id=change.ven_id,
-        aggregator_id=ven.get("aggregator_id"),
-        account_id=ven.get("account_id"),
-        data={"from": change.old.value, "to": change.new.value, "ders": change.ders},
-    )
 
 
 def _store_error(exc: PyMongoError) -> StoreError:

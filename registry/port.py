@@ -75,6 +75,20 @@ def views_in_scope(scope: Scope, aggregator_id: str | None) -> tuple[bool, str |
     return True, aggregator_id
 
 
+def liveness_entry(
+    change: LivenessChange, now: datetime, aggregator_id: str | None, account_id: str | None
+) -> LogEntry:
+    """The event-log entry of a VEN's liveness transition (one shape for every store)."""
+    return LogEntry(
+        kind="ven.liveness",
+        at=now,
+        ven_id=change.ven_id,
+        aggregator_id=aggregator_id,
+        account_id=account_id,
+        data={"from": change.old.value, "to": change.new.value, "ders": change.ders},
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class DerRef:
     """The few DER fields the report-update hot path needs (no full document)."""

@@ -63,6 +63,7 @@ from registry.port import (
     DerStatusUpdate,
     Scope,
     StoreUnavailable,
+    liveness_entry,
 )
 from registry.sqlite_views import VIEWS_SCHEMA, SqliteViews
 
@@ -81,9 +82,10 @@ CREATE TABLE IF NOT EXISTS vens (
     offline_since REAL,
     doc TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS vens_fingerprint ON vens(fingerprint);
-CREATE INDEX IF NOT EXISTS vens_aggregator ON vens(aggregator_id);
-CREATE INDEX IF NOT EXISTS vens_account ON vens(account_id);
+CREATE INDEX IF NOT EXISTS vens_fingerprint ON vens(fingerprint) WHERE fingerprint IS NOT NULL;
+CREATE INDEX IF NOT EXISTS vens_aggregator ON vens(aggregator_id)
+    WHERE aggregator_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS vens_account ON vens(account_id) WHERE account_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS vens_liveness ON vens(liveness, last_seen);
 
 CREATE TABLE IF NOT EXISTS ders (
@@ -163,9 +165,10 @@ CREATE TABLE IF NOT EXISTS log (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS log_ven ON log(ven_id, seq);
-CREATE INDEX IF NOT EXISTS log_aggregator ON log(aggregator_id, seq);
-CREATE INDEX IF NOT EXISTS log_account ON log(account_id, seq);
-CREATE INDEX IF NOT EXISTS log_device ON log(device_id, seq);
+CREATE INDEX IF NOT EXISTS log_aggregator ON log(aggregator_id, seq)
+    WHERE aggregator_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS log_account ON log(account_id, seq) WHERE account_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS log_device ON log(device_id, seq) WHERE device_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS log_kind ON log(kind, seq);
 """
 
@@ -804,7 +807,7 @@ class SqliteStore(SqliteViews):
         change = LivenessChange(
             ven_id=ven_id, old=Liveness(row[0]), new=Liveness.ONLINE, ders=ders
         )
-        self._append_log([_liveness_entry(change, now, row[1], row[2])])
+        self._append_log([liveness_entry(change, now, row[1], row[2])])
         return change
 
     async def sweep_liveness(
@@ -994,19 +997,6 @@ def _report_request(row: tuple[str, str]) -> ReportRequestRecord:
     rec = ReportRequestRecord.model_validate_json(row[1])
     rec.state = ReportRequestState(row[0])
     return rec
-
-
-def _liveness_entry(
-    change: LivenessChange, now: datetime, aggregator_id: str | None, account_id: str | None
-) -> LogEntry:
-    return LogEntry(
-        kind="ven.liveness",
-        at=now,
-        ven_id=change.ven_id,
-        aggregator_id=aggregator_id,
-        account_id=account_id,
-        data={"from": change.old.value, "to": change.new.value, "ders": change.ders},
-    )
 
 
 @contextmanager

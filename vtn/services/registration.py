@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from registry.models import Liveness, OutboxMessage, Ven, new_id
-from registry.port import Batch
+from registry.models import Liveness, LivenessChange, OutboxMessage, Ven, new_id
+from registry.port import Batch, liveness_entry
 from vtn.codec import encode
 from vtn.codec import messages as m
 from vtn.services import views
@@ -74,6 +74,7 @@ async def create_party_registration(
     if ven is not None and ven.fingerprint and fingerprint and ven.fingerprint != fingerprint:
         await fingerprint_mismatch(ctx, ven, fingerprint, "certificate does not match this VEN")
     batch = Batch()
+    enrolled = False
     if msg.registration_id:
         # re-registration: must name the registration the VTN issued
         if ven is None or not ven.registered or ven.registration_id != msg.registration_id:
@@ -101,6 +102,7 @@ async def create_party_registration(
         )
         batch.log.append(log("ven.enrolled", ven, now, actor="ven"))
         kind = "ven.registered"
+        enrolled = True
     if fingerprint and ven.fingerprint is None:
         ven.fingerprint = fingerprint
     ven.registered = True
@@ -127,7 +129,11 @@ async def create_party_registration(
         ))
     # the registration is contact: an offline VEN comes online in the same transaction
     online = ven.liveness == Liveness.ONLINE
-    if not online:
+    if enrolled:  # a new VEN is written online (no DERs yet): no second write of its row
+        ven.liveness, ven.last_seen = Liveness.ONLINE, now
+        change = LivenessChange(ven_id=ven.ven_id, old=Liveness.OFFLINE, new=Liveness.ONLINE)
+        batch.log.append(liveness_entry(change, now, ven.aggregator_id, ven.account_id))
+    elif not online:
         batch.mark_online.append((ven.ven_id, now))
     await ctx.store.commit(batch)
     if online:

@@ -79,6 +79,7 @@ from registry.port import (
     DerQuery,
     DerRef,
     DerStatusUpdate,
+    PollState,
     Scope,
     StoreError,
     StoreUnavailable,
@@ -350,6 +351,15 @@ class MongoStore(MongoViews, MongoDiscovery):
 
     async def get_ven(self, ven_id: str) -> Ven | None:
         return await self._find_ven({"_id": ven_id})
+
+    async def poll_state(self, ven_id: str) -> PollState | None:
+        doc = await self._retry(lambda: self.col("vens").find_one(
+            {"_id": ven_id}, {"registered": 1, "fingerprint": 1, "liveness": 1}))
+        if doc is None:
+            return None
+        # the outbox is asked by claim_next itself: one round trip here, not two
+        return PollState(ven_id, bool(doc.get("registered")), doc.get("fingerprint"),
+                         Liveness(doc["liveness"]), True)
 
     async def find_ven_by_name(self, ven_name: str) -> Ven | None:
         return await self._find_ven({"ven_name": ven_name})

@@ -21,6 +21,7 @@ from registry.models import (
     Der,
     DerStatus,
     LastValue,
+    Liveness,
     LivenessChange,
     LogEntry,
     OutboxMessage,
@@ -87,6 +88,17 @@ def liveness_entry(
         account_id=account_id,
         data={"from": change.old.value, "to": change.new.value, "ders": change.ders},
     )
+
+
+@dataclass(slots=True)
+class PollState:
+    """What answering an oadrPoll needs, read in one round trip (no VEN document)."""
+
+    ven_id: str
+    registered: bool
+    fingerprint: str | None
+    liveness: Liveness
+    pending: bool  # the outbox may hold something (True when unsure)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +188,10 @@ class Store(Protocol):
 
     # VENs
     async def get_ven(self, ven_id: str) -> Ven | None: ...
+    async def poll_state(self, ven_id: str) -> PollState | None:
+        """The hot path of every poll: registration, binding, liveness, outbox non-empty."""
+        ...
+
     async def find_ven_by_name(self, ven_name: str) -> Ven | None: ...
     async def find_ven_by_fingerprint(self, fingerprint: str) -> Ven | None: ...
     async def list_vens(self, scope: Scope) -> list[Ven]: ...

@@ -61,6 +61,7 @@ from registry.port import (
     DerQuery,
     DerRef,
     DerStatusUpdate,
+    PollState,
     Scope,
     StoreUnavailable,
     liveness_entry,
@@ -277,6 +278,17 @@ class SqliteStore(SqliteViews):
     async def get_ven(self, ven_id: str) -> Ven | None:
         row = self.db.execute(f"{self._VEN_SELECT} WHERE ven_id=?", (ven_id,)).fetchone()
         return self._ven(row)
+
+    async def poll_state(self, ven_id: str) -> PollState | None:
+        row = self.db.execute(
+            "SELECT registered, fingerprint, liveness, "
+            "EXISTS(SELECT 1 FROM outbox WHERE outbox.ven_id=vens.ven_id) "
+            "FROM vens WHERE ven_id=?",
+            (ven_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return PollState(ven_id, bool(row[0]), row[1], Liveness(row[2]), bool(row[3]))
 
     async def find_ven_by_name(self, ven_name: str) -> Ven | None:
         row = self.db.execute(f"{self._VEN_SELECT} WHERE ven_name=?", (ven_name,)).fetchone()

@@ -329,6 +329,24 @@ async def test_outbox_is_fifo_per_ven_and_can_be_cleared(store: Store) -> None:
     assert await store.claim_next("a") is None
 
 
+async def test_poll_state_tells_registration_binding_liveness_and_pending(store: Store) -> None:
+    assert await store.poll_state("nobody") is None
+    v = ven("osb-poll", fingerprint="ab:cd")
+    w = Ven(ven_name="osb-unreg")
+    await store.commit(Batch(vens=[v, w], outbox=[msg(v.ven_id, 1)]))
+    state = await store.poll_state(v.ven_id)
+    assert state is not None and state.registered and state.fingerprint == "ab:cd"
+    assert state.liveness == "offline" and state.pending
+    unreg = await store.poll_state(w.ven_id)
+    assert unreg is not None and not unreg.registered
+    await store.mark_online(v.ven_id, T0)
+    assert await store.claim_next(v.ven_id) is not None
+    state = await store.poll_state(v.ven_id)
+    assert state is not None and state.liveness == "online"
+    if type(store).__name__ == "SqliteStore":  # Mongo answers "maybe"; claim_next looks
+        assert not state.pending
+
+
 async def test_claim_next_delivers_each_message_once_to_racing_consumers(
     open_store: Opener,
 ) -> None:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import NoReturn
 
 from registry.models import LogEntry, Ven
-from registry.port import Batch, Store
+from registry.port import Batch, PollState, Store
 from vtn.codec import messages as m
 from vtn.config import Config
 
@@ -99,7 +99,7 @@ async def fingerprint_mismatch(ctx: Context, ven: Ven, presented: str, detail: s
     raise OadrError(m.NOT_REGISTERED_OR_AUTHORIZED, detail)
 
 
-async def contact(ctx: Context, ven: Ven) -> None:
+async def contact(ctx: Context, ven: Ven | PollState) -> None:
     """Record contact: a VEN that was not online comes back at once, else coalesce."""
     now = ctx.clock()
     if ven.liveness != "online":

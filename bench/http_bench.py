@@ -7,6 +7,8 @@ Targets, all started as subprocesses on loopback and kept running for the whole 
 * ``oadr-vtn 1w`` / ``oadr-vtn 2w``: ``vtn serve --workers 1|2`` (SO_REUSEPORT for 2), the
   embedded SQLite store with its default durability (WAL, synchronous=NORMAL, every
   acknowledged write committed), background liveness jobs on, open enrollment on;
+* ``oadr-vtn 1w aiohttp``: 1 worker with ``http.fast_path = false`` (every request through
+  aiohttp's request objects), to show what the OpenADR fast path (lean_http) buys;
 * ``openleadr``: openleadr 0.5.36's ``OpenADRServer`` (bench/openleadr_server.py);
 * ``trivial 1p`` / ``trivial 2p``: an aiohttp handler that reads the body and returns a
   fixed reply (bench/trivial_server.py): the machine's ceiling for aiohttp.
@@ -133,9 +135,10 @@ class Target:
 def make_targets(tmp: Path) -> list[Target]:
     py = sys.executable
     targets = []
-    for workers in (1, 2):
+    for name, workers, fast in (("oadr-vtn 1w", 1, True), ("oadr-vtn 2w", 2, True),
+                                ("oadr-vtn 1w aiohttp", 1, False)):
         port = free_port()
-        d = tmp / f"vtn{workers}"
+        d = tmp / name.replace(" ", "-")
         d.mkdir()
         cfg = d / "vtn.toml"
         cfg.write_text(textwrap.dedent(f"""
@@ -143,11 +146,12 @@ def make_targets(tmp: Path) -> list[Target]:
             [http]
             port = {port}
             workers = {workers}
+            fast_path = {str(fast).lower()}
             [registration]
             open_enrollment = true
         """))
         cmd = [py, "-c", "from vtn.cli import main; main()", "serve", "--config", str(cfg)]
-        targets.append(Target(f"oadr-vtn {workers}w", "ours", cmd, port))
+        targets.append(Target(name, "ours", cmd, port))
     port = free_port()
     targets.append(Target("openleadr", "openleadr",
                           [py, str(ROOT / "bench/openleadr_server.py"), "--port", str(port)], port))
@@ -406,6 +410,8 @@ def ratios(s: dict[str, Any]) -> dict[str, Any]:
             "poll: 1w / trivial 1p (goal >= 0.7)": r("oadr-vtn 1w", "trivial 1p", "poll", c),
             "poll: 2w / trivial 2p": r("oadr-vtn 2w", "trivial 2p", "poll", c),
             "poll: 2w / openleadr": r("oadr-vtn 2w", "openleadr", "poll", c),
+            "poll: 1w / 1w with http.fast_path off": r(
+                "oadr-vtn 1w", "oadr-vtn 1w aiohttp", "poll", c),
             "update: 1w / openleadr (goal >= 3)": r("oadr-vtn 1w", "openleadr", "update", c),
             "update: 2w / openleadr": r("oadr-vtn 2w", "openleadr", "update", c),
             "register: 1w / openleadr (goal >= 1.5)": r(
@@ -424,7 +430,7 @@ def plot(summary: dict[str, Any], targets: list[str], path_prefix: Path) -> list
     except ImportError:
         print("matplotlib missing (pip install -e '.[bench]'): no plots", file=sys.stderr)
         return []
-    colors = ["#1f77b4", "#6baed6", "#d62728", "#7f7f7f", "#bdbdbd"]
+    colors = ["#1f77b4", "#6baed6", "#9ecae1", "#d62728", "#7f7f7f", "#bdbdbd"]
     written = []
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
     for ax, message in zip(axes, MESSAGES, strict=True):

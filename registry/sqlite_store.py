@@ -720,24 +720,27 @@ class SqliteStore(SqliteViews):
         )
 
     def _append_log(self, entries: list[LogEntry]) -> list[LogEntry]:
-        out = []
-        for e in entries:
-            cur = self.db.execute(
-                "INSERT INTO log (at, kind, actor, ven_id, device_id, aggregator_id, account_id, "
-                "data) VALUES (?,?,?,?,?,?,?,?)",
-                (
-                    e.at.timestamp(),
-                    e.kind,
-                    e.actor,
-                    e.ven_id,
-                    e.device_id,
-                    e.aggregator_id,
-                    e.account_id,
-                    json.dumps(e.data, default=str),
-                ),
-            )
-            out.append(e.model_copy(update={"seq": cur.lastrowid}))
-        return out
+        """Insert in one statement; seqs are consecutive (AUTOINCREMENT, one writer holds
+        the lock), so the last rowid gives them all. The entries get their seq."""
+        if not entries:
+            return []
+        db = self.db
+        rows = [
+            (e.at.timestamp(), e.kind, e.actor, e.ven_id, e.device_id, e.aggregator_id,
+             e.account_id, json.dumps(e.data, default=str))
+            for e in entries
+        ]
+        sql = ("INSERT INTO log (at, kind, actor, ven_id, device_id, aggregator_id, account_id, "
+               "data) VALUES (?,?,?,?,?,?,?,?)")
+        if len(rows) == 1:
+            last = db.execute(sql, rows[0]).lastrowid
+        else:
+            db.executemany(sql, rows)
+            last = db.execute("SELECT last_insert_rowid()").fetchone()[0]
+        assert last is not None
+        for seq, e in enumerate(entries, start=last - len(entries) + 1):
+            e.seq = seq
+        return entries
 
     # --- outbox ---------------------------------------------------------------
 

@@ -7,7 +7,7 @@ valid empty distribute and well-formed refusals, never an error page.
 from __future__ import annotations
 
 from vtn.codec import messages as m
-from vtn.services.base import Context, OadrError, contact, ok, registered_ven
+from vtn.services.base import Context, OadrError, ok, registered_state, registered_ven
 
 
 async def request_event(
@@ -48,16 +48,7 @@ async def poll(ctx: Context, msg: m.Poll, fingerprint: str | None = None) -> m.R
     """One pending message from the VEN's durable outbox, else an empty oadrResponse.
 
     The hot path: one store read (no VEN document) when nothing is queued."""
-    if not msg.ven_id:
-        raise OadrError(m.INVALID_ID, "venID missing")
-    state = await ctx.store.poll_state(msg.ven_id)
-    if state is None or not state.registered:
-        raise OadrError(m.NOT_REGISTERED_OR_AUTHORIZED, "VEN is not registered")
-    if fingerprint is not None and state.fingerprint is not None and (
-        fingerprint != state.fingerprint
-    ):
-        await registered_ven(ctx, msg.ven_id, fingerprint)  # refuses with 463 and logs it
-    await contact(ctx, state)
+    state = await registered_state(ctx, msg.ven_id, fingerprint)
     pending = await ctx.store.claim_next(state.ven_id) if state.pending else None
     if pending is not None:
         return pending.body.encode()

@@ -16,11 +16,19 @@ from registry.models import (
     Ven,
     new_id,
 )
-from registry.port import Batch, DerRef, DerStatusUpdate
+from registry.port import Batch, DerRef, DerStatusUpdate, PollState
 from vtn.codec import messages as m
 from vtn.config import ReportsConfig
 from vtn.services import profile, views
-from vtn.services.base import Context, OadrError, log, new_request_id, ok, registered_ven
+from vtn.services.base import (
+    Context,
+    OadrError,
+    log,
+    new_request_id,
+    ok,
+    registered_state,
+    registered_ven,
+)
 from vtn.services.registration import outbox
 
 # report kinds the VTN asks every OSB for, with the config key of their granularity
@@ -164,7 +172,9 @@ async def register_report(
     )
 
 
-def _der_log(kind: str, der: Der | DerRef, ven: Ven, at: datetime, **data: object) -> LogEntry:
+def _der_log(
+    kind: str, der: Der | DerRef, ven: Ven | PollState, at: datetime, **data: object
+) -> LogEntry:
     return LogEntry(
         kind=kind,
         at=at,
@@ -180,7 +190,7 @@ def _der_log(kind: str, der: Der | DerRef, ven: Ven, at: datetime, **data: objec
 async def update_report(
     ctx: Context, msg: m.UpdateReport, fingerprint: str | None = None
 ) -> m.UpdatedReport:
-    ven = await registered_ven(ctx, msg.ven_id, fingerprint)
+    ven = await registered_state(ctx, msg.ven_id, fingerprint)
     now = ctx.clock()
     store = ctx.store
     rids: dict[str, RidInfo] = {}

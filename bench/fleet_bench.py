@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 from bench.http_bench import Target, free_port, wait_up  # noqa: E402
 from ven_sim.fleet import FleetOptions, run_fleet  # noqa: E402
 from ven_sim.stats import LogHistogram, Stats  # noqa: E402
+from vtn.server import run_fast  # noqa: E402
 
 
 def rss(pids: list[int]) -> dict[str, float]:
@@ -291,7 +292,7 @@ def main() -> None:
     if args.ramp is None:
         args.ramp = args.vens / 250
     with tempfile.TemporaryDirectory() as tmp:
-        result = asyncio.run(run(args, Path(tmp)))
+        result = run_fast(run(args, Path(tmp)))  # uvloop, as ven-sim run
     result = {
         "command": "python -m bench.fleet_bench " + " ".join(sys.argv[1:]),
         "when": datetime.now(UTC).isoformat(timespec="seconds"),

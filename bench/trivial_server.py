@@ -21,7 +21,7 @@ from aiohttp import web  # noqa: E402
 
 from vtn.codec import encode  # noqa: E402
 from vtn.codec import messages as m  # noqa: E402
-from vtn.server import _use_uvloop  # noqa: E402
+from vtn.server import use_uvloop  # noqa: E402
 
 
 def replies() -> dict[str, bytes]:
@@ -59,7 +59,7 @@ async def serve(port: int, reuse_port: bool) -> None:
 
 
 def _worker(port: int) -> None:
-    _use_uvloop()
+    use_uvloop()
     asyncio.run(serve(port, True))
 
 
@@ -68,7 +68,7 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8090)
     ap.add_argument("--workers", type=int, default=1)
     args = ap.parse_args()
-    _use_uvloop()  # the same event loop as vtn serve
+    use_uvloop()  # the same event loop as vtn serve
     if args.workers <= 1:
         asyncio.run(serve(args.port, False))
         return

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from ven_sim.devices import make_ders, noise, spread_location
+from ven_sim.lean import LeanClient
 from ven_sim.link import HttpLink
 from ven_sim.osb import INF, ROLE_CHURN, ROLE_FLAP, ROLE_NONE, Env, Link, Osb
 from ven_sim.scenario import Scenario, load_scenario
@@ -45,6 +46,7 @@ class FleetOptions:
     scenario: str = "steady"  # built-in name or TOML file
     client: str = "oadr"  # "oadr" (our codec) or "openleadr"
     connections: int = 64
+    http: str = "lean"  # the oadr fleet's HTTP client: "lean" (ven_sim.lean) or "aiohttp"
     timeout_s: float = 10.0
     ramp_s: float | None = None  # spread of the first registrations; None: vens / 100 s
     cancel_on_exit: bool = False
@@ -244,16 +246,22 @@ async def run_fleet(
     env = Env(scenario, poll_s=options.poll_s, report_s=options.report_s,
               rng=random.Random(options.seed + 1), now=loop.time)
     ramp = options.ramp_s if options.ramp_s is not None else min(30.0, options.vens / 100)
+    if options.http not in ("lean", "aiohttp"):
+        raise ValueError(f"unknown http client {options.http!r}: lean or aiohttp")
     connector = aiohttp.TCPConnector(limit=options.connections)
     timeout = aiohttp.ClientTimeout(total=options.timeout_s)
+    lean = (LeanClient(options.vtn, options.connections, options.timeout_s)
+            if options.http == "lean" else None)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         per_ven = tls is not None and tls.per_ven
         link = HttpLink(session, options.vtn, stats, options.validate,
-                        tls.shared() if tls is not None and not per_ven else None)
+                        tls.shared() if tls is not None and not per_ven else None, lean)
         link_of = PerVenLinks(link, tls) if tls is not None and per_ven else None
         scheduler = Scheduler(osbs, link, env, options.connections, link_of)
         await scheduler.run(stop, options.duration_s, ramp, on_tick)
         if options.cancel_on_exit:
             await scheduler.cancel_all()
+        if lean is not None:
+            await lean.close()
     stats.tick()
     return stats

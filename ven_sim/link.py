@@ -5,9 +5,11 @@ from __future__ import annotations
 import copy
 import ssl
 import time
+from urllib.parse import urlsplit
 
 import aiohttp
 
+from ven_sim.lean import LeanClient
 from ven_sim.stats import Stats
 from vtn.codec import CodecError, decode, encode
 from vtn.codec import messages as m
@@ -25,10 +27,13 @@ def service_base(url: str) -> str:
 class HttpLink:
     """Posts encoded messages; returns decoded replies or None after a counted error."""
 
-    def __init__(self, session: aiohttp.ClientSession, vtn_url: str, stats: Stats,
-                 validate: bool = False, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, session: aiohttp.ClientSession | None, vtn_url: str, stats: Stats,
+                 validate: bool = False, ssl_context: ssl.SSLContext | None = None,
+                 lean: LeanClient | None = None) -> None:
         self.session = session
+        self.lean = lean  # when set, requests go through it instead of the aiohttp session
         self.base = service_base(vtn_url)
+        self.path = urlsplit(self.base).path
         self.stats = stats
         self.validate = validate
         # True: aiohttp's default (system trust, no client certificate)
@@ -47,10 +52,15 @@ class HttpLink:
         stats.in_flight += 1
         start = time.perf_counter()
         try:
-            async with self.session.post(f"{self.base}/{service}", data=body,
-                                         headers=HEADERS, ssl=self.ssl) as resp:
-                data = await resp.read()
-                status = resp.status
+            if self.lean is not None:
+                ctx = self.ssl if isinstance(self.ssl, ssl.SSLContext) else None
+                status, data = await self.lean.post(f"{self.path}/{service}", body, ctx)
+            else:
+                assert self.session is not None
+                async with self.session.post(f"{self.base}/{service}", data=body,
+                                             headers=HEADERS, ssl=self.ssl) as resp:
+                    data = await resp.read()
+                    status = resp.status
         except TimeoutError:
             return "timeout"
         except (aiohttp.ClientSSLError, ssl.SSLError):

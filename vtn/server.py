@@ -7,7 +7,8 @@ import logging
 import multiprocessing
 import os
 import signal
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from vtn.app import Vtn
 from vtn.config import Config
@@ -15,6 +16,7 @@ from vtn.security.tls import server_context
 from vtn.transports.site import HttpSite
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # After a refused body (413/408) aiohttp keeps reading and discarding for lingering_time
 # so the client sees the answer; 2 s instead of 10 s bounds what a hostile sender holds.
@@ -52,11 +54,11 @@ def _worker(config: Config) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    _use_uvloop()
+    use_uvloop()
     asyncio.run(run_server(config, reuse_port=True))
 
 
-def _use_uvloop() -> None:
+def use_uvloop() -> None:
     try:
         import uvloop  # optional, faster event loop
 
@@ -65,10 +67,21 @@ def _use_uvloop() -> None:
         pass
 
 
+def run_fast(coro: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run on a uvloop loop when available, without changing the process-wide
+    event loop policy (ven-sim and benchmarks run inside other programs' processes)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
 def serve_forever(config: Config) -> None:
     workers = config.http.workers
     if workers <= 1:
-        _use_uvloop()
+        use_uvloop()
         asyncio.run(run_server(config))
         return
     ctx = multiprocessing.get_context("spawn")

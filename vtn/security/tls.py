@@ -78,5 +78,14 @@ class TrustedProxies:
         return any(ip in net for net in self.networks)
 
 
+def proxied_fingerprint(
+    remote: str | None, header_value: str | None, proxies: TrustedProxies
+) -> str | None:
+    """The certificate a trusted TLS-terminating proxy passed on in its header."""
+    if header_value and remote in proxies:
+        return fingerprint_of(header_der(header_value))
+    return None
+
+
 def fingerprint_of(der: bytes | None) -> str | None:
     return fingerprint_der(der) if der else None

@@ -7,15 +7,17 @@ message. They never touch sockets, so tests drive them directly over a real stor
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 from registry.models import LogEntry, Ven
 from registry.port import Batch, PollState, Store
 from vtn.codec import messages as m
 from vtn.config import Config
+
+V = TypeVar("V", Ven, PollState)
 
 
 class OadrError(Exception):
@@ -78,15 +80,7 @@ def log(kind: str, ven: Ven | None, at: datetime, actor: str = "vtn", **data: ob
 
 async def registered_ven(ctx: Context, ven_id: str | None, fingerprint: str | None = None) -> Ven:
     """The registered VEN a message claims to come from; counts the message as contact."""
-    if not ven_id:
-        raise OadrError(m.INVALID_ID, "venID missing")
-    ven = await ctx.store.get_ven(ven_id)
-    if ven is None or not ven.registered:
-        raise OadrError(m.NOT_REGISTERED_OR_AUTHORIZED, "VEN is not registered")
-    if fingerprint is not None and ven.fingerprint is not None and fingerprint != ven.fingerprint:
-        await fingerprint_mismatch(ctx, ven, fingerprint, "certificate does not match venID")
-    await contact(ctx, ven)
-    return ven
+    return await _registered(ctx, ven_id, fingerprint, ctx.store.get_ven)
 
 
 async def registered_state(
@@ -94,17 +88,27 @@ async def registered_state(
 ) -> PollState:
     """registered_ven for the hot paths (poll, update report): the same checks and
     contact, from one slim row instead of the VEN document."""
+    return await _registered(ctx, ven_id, fingerprint, ctx.store.poll_state)
+
+
+async def _registered(
+    ctx: Context, ven_id: str | None, fingerprint: str | None,
+    lookup: Callable[[str], Awaitable[V | None]],
+) -> V:
     if not ven_id:
         raise OadrError(m.INVALID_ID, "venID missing")
-    state = await ctx.store.poll_state(ven_id)
-    if state is None or not state.registered:
+    found = await lookup(ven_id)
+    if found is None or not found.registered:
         raise OadrError(m.NOT_REGISTERED_OR_AUTHORIZED, "VEN is not registered")
-    if fingerprint is not None and state.fingerprint is not None and (
-        fingerprint != state.fingerprint
+    if fingerprint is not None and found.fingerprint is not None and (
+        fingerprint != found.fingerprint
     ):
-        await registered_ven(ctx, ven_id, fingerprint)  # refuses with 463 and logs it
-    await contact(ctx, state)
-    return state
+        ven = found if isinstance(found, Ven) else await ctx.store.get_ven(ven_id)
+        if ven is None:
+            raise OadrError(m.NOT_REGISTERED_OR_AUTHORIZED, "VEN is not registered")
+        await fingerprint_mismatch(ctx, ven, fingerprint, "certificate does not match venID")
+    await contact(ctx, found)
+    return found
 
 
 async def fingerprint_mismatch(ctx: Context, ven: Ven, presented: str, detail: str) -> NoReturn:

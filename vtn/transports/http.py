@@ -34,18 +34,14 @@ def closing(response: web.Response) -> web.Response:
 def client_fingerprint(request: web.Request) -> str | None:
     """Fingerprint of the client certificate: from the TLS connection, or from the
     configured header when the peer is a trusted TLS-terminating proxy."""
-    cfg = request.app[VTN_KEY].config.tls
     transport = request.transport
     if transport is not None:
         der = tls.peer_der(transport.get_extra_info("ssl_object"))
         if der is not None:
             return tls.fingerprint_of(der)
-    header = cfg.client_cert_header
-    if header and request.remote in request.app[PROXIES_KEY]:
-        value = request.headers.get(header)
-        if value:
-            return tls.fingerprint_of(tls.header_der(value))
-    return None
+    header = request.app[VTN_KEY].config.tls.client_cert_header
+    value = request.headers.get(header) if header else None
+    return tls.proxied_fingerprint(request.remote, value, request.app[PROXIES_KEY])
 
 
 async def openadr(request: web.Request) -> web.StreamResponse:

@@ -238,12 +238,14 @@ class LeanProtocol(asyncio.Protocol):
         if self._fingerprint is not None:
             return self._fingerprint  # type: ignore[return-value]
         header = self.server.cert_header
-        if header and header in headers:
-            assert self.transport is not None
-            peer = self.transport.get_extra_info("peername")
-            if peer and peer[0] in self.server.proxies:
-                return tls.fingerprint_of(tls.header_der(headers[header].decode("latin-1")))
-        return None
+        value = headers.get(header) if header else None
+        if value is None:
+            return None
+        assert self.transport is not None
+        peer = self.transport.get_extra_info("peername")
+        return tls.proxied_fingerprint(
+            peer[0] if peer else None, value.decode("latin-1"), self.server.proxies
+        )
 
     def _cancel_body_timer(self) -> None:
         if self.body_timer is not None:

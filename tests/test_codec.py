@@ -15,8 +15,8 @@ from openleadr.messaging import create_message, parse_message
 from vtn import codec
 from vtn.codec import messages as m
 from vtn.codec import xmlsafe
-from vtn.codec.decode import parse_duration
-from vtn.codec.encode import fmt_duration
+from vtn.codec.decode_base import parse_duration
+from vtn.codec.encode_base import fmt_duration
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 NOW_US = datetime(2026, 11, 23, 10, 0, 5, 123456, tzinfo=UTC)

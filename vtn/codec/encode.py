@@ -210,7 +210,7 @@ _NS_CANDIDATES: dict[type, tuple[tuple[str, str], ...]] = {
             m.QueryRegistration, m.CreatePartyRegistration, m.CancelPartyRegistration,
             m.CanceledPartyRegistration, m.Response, m.CreatedReport, m.CanceledReport,
             m.CancelReport, m.UpdatedReport, m.RequestEvent, m.CreatedEvent,
-            m.DistributeEvent, m.CreatedOpt, m.CancelOpt, m.CanceledOpt,
+            m.CreatedOpt, m.CancelOpt, m.CanceledOpt,
         )
     },
 }

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from . import messages as m
 from .encode_base import (
+    _dt_prop,
+    _dur_prop,
     _ei_response,
+    _item_base,
     _opt,
     _properties,
     _t,
     fmt_datetime,
+    fmt_duration,
+    fmt_float,
 )
 
 
@@ -63,9 +68,118 @@ def _created_event(x: m.CreatedEvent) -> str:
     )
 
 
+def _target(t: m.EventTarget) -> str:
+    """ei:eiTarget children in XSD order (groupID, resourceID, venID, partyID)."""
+    return (
+        "<ei:eiTarget>"
+        + "".join(_t("ei:groupID", g) for g in t.group_ids)
+        + "".join(_t("ei:resourceID", r) for r in t.resource_ids)
+        + "".join(_t("ei:venID", v) for v in t.ven_ids)
+        + "".join(_t("ei:partyID", p) for p in t.party_ids)
+        + "</ei:eiTarget>"
+    )
+
+
+def _payload_float(tag: str, value: float) -> str:
+    value_el = f"<ei:value>{fmt_float(value)}</ei:value>"
+    return f"<{tag}><ei:payloadFloat>{value_el}</ei:payloadFloat></{tag}>"
+
+
+def _signal(s: m.EventSignal) -> str:
+    parts = ["<ei:eiEventSignal><strm:intervals>"]
+    for iv in s.intervals:
+        parts.append(
+            "<ei:interval>"
+            + _dur_prop("xcal:duration", iv.duration)
+            + f"<xcal:uid>{_t('xcal:text', iv.uid)}</xcal:uid>"
+            + _payload_float("ei:signalPayload", iv.value)
+            + "</ei:interval>"
+        )
+    parts.append("</strm:intervals>")
+    if s.target is not None:
+        parts.append(_target(s.target))
+    parts.append(_t("ei:signalName", s.signal_name))
+    parts.append(_t("ei:signalType", s.signal_type))
+    parts.append(_t("ei:signalID", s.signal_id))
+    if s.item_base is not None:
+        parts.append(_item_base(s.item_base))
+    if s.current_value is not None:
+        parts.append(_payload_float("ei:currentValue", s.current_value))
+    parts.append("</ei:eiEventSignal>")
+    return "".join(parts)
+
+
+def _active_period(e: m.Event) -> str:
+    parts = [
+        "<ei:eiActivePeriod><xcal:properties>",
+        _dt_prop("xcal:dtstart", e.dtstart),
+        _dur_prop("xcal:duration", e.duration),
+    ]
+    if e.start_after is not None:
+        parts.append(
+            "<xcal:tolerance><xcal:tolerate><xcal:startafter>"
+            f"{fmt_duration(e.start_after)}</xcal:startafter></xcal:tolerate></xcal:tolerance>"
+        )
+    for tag, value in (
+        ("ei:x-eiNotification", e.notification),
+        ("ei:x-eiRampUp", e.ramp_up),
+        ("ei:x-eiRecovery", e.recovery),
+    ):
+        if value is not None:
+            parts.append(_dur_prop(tag, value))
+    parts.append('</xcal:properties><xcal:components/></ei:eiActivePeriod>')
+    return "".join(parts)
+
+
+def _descriptor(e: m.Event) -> str:
+    parts = [
+        "<ei:eventDescriptor>",
+        _t("ei:eventID", e.event_id),
+        f"<ei:modificationNumber>{int(e.modification_number)}</ei:modificationNumber>",
+    ]
+    if e.modification_date_time is not None:
+        parts.append(
+            f"<ei:modificationDateTime>{fmt_datetime(e.modification_date_time)}"
+            "</ei:modificationDateTime>"
+        )
+    parts.append(_opt("ei:modificationReason", e.modification_reason))
+    if e.priority is not None:
+        parts.append(f"<ei:priority>{int(e.priority)}</ei:priority>")
+    parts.append(
+        f"<ei:eiMarketContext>{_t('emix:marketContext', e.market_context)}</ei:eiMarketContext>"
+    )
+    parts.append(f"<ei:createdDateTime>{fmt_datetime(e.created_date_time)}</ei:createdDateTime>")
+    parts.append(_t("ei:eventStatus", e.event_status))
+    parts.append(_opt("ei:testEvent", e.test_event))
+    parts.append(_opt("ei:vtnComment", e.vtn_comment))
+    parts.append("</ei:eventDescriptor>")
+    return "".join(parts)
+
+
+def encode_event(e: m.Event) -> str:
+    """One oadr:oadrEvent element (also used to cache a stored event's wire form)."""
+    return (
+        "<oadr:oadrEvent><ei:eiEvent>"
+        + _descriptor(e)
+        + _active_period(e)
+        + "<ei:eiEventSignals>"
+        + "".join(map(_signal, e.signals))
+        + "</ei:eiEventSignals>"
+        + _target(e.target)
+        + "</ei:eiEvent>"
+        + _t("oadr:oadrResponseRequired", e.response_required)
+        + "</oadr:oadrEvent>"
+    )
+
+
 def _distribute_event(x: m.DistributeEvent) -> str:
     resp = "" if x.response is None else _ei_response(x.response)
-    return resp + _t("pyld:requestID", x.request_id) + _t("ei:vtnID", x.vtn_id)
+    return (
+        resp
+        + _t("pyld:requestID", x.request_id)
+        + _t("ei:vtnID", x.vtn_id)
+        + "".join(map(encode_event, x.events))
+    )
 
 
 def _create_opt(x: m.CreateOpt) -> str:

@@ -1,0 +1,119 @@
+"""Store port for demand-response events, their per-VEN deliveries and opt schedules.
+
+Writes go through ``Batch`` like everything else (fields listed in ``EventBatch``); the
+reads below all take a :class:`Scope` where they can reveal another tenant's records,
+except the ones the OpenADR side calls for an authenticated VEN (``*_for_ven``).
+
+Scope rules (applied inside the queries):
+- a service sees every event and delivery;
+- an aggregator sees the events it created and the events with a delivery to one of its
+  VENs, and of any event only the deliveries to its own VENs;
+- a prosumer sees the events with a delivery to one of its VENs (account), and only
+  those deliveries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from registry.events import (
+    DrEvent,
+    EventDelivery,
+    EventStatus,
+    EventTargets,
+    OptSchedule,
+    OptType,
+)
+from registry.port import Scope
+
+
+@dataclass(slots=True)
+class EventQuery:
+    status: list[EventStatus] | None = None  # the stored (last logged) status
+    ven_id: str | None = None  # events with a delivery to this VEN
+    device_id: str | None = None  # events targeting this DER
+    starts_after: datetime | None = None  # dtstart >= this
+    starts_before: datetime | None = None  # dtstart < this
+    aggregator_id: str | None = None  # created by this tenant (a service's filter)
+    program: str | None = None
+    limit: int = 100
+    after_event_id: str | None = None  # keyset paging on event_id
+
+
+@dataclass(slots=True)
+class OptAnswer:
+    """A VEN's optIn/optOut for one event (oadrCreatedEvent, or an oadrCreateOpt that
+    names the event), applied in place so concurrent answers are never lost."""
+
+    event_id: str
+    ven_id: str
+    opt: OptType
+    modification_number: int
+    at: datetime
+    resource_ids: list[str] = field(default_factory=list)  # [] = the whole VEN
+
+
+@dataclass(slots=True)
+class EventBatch:
+    """The Batch fields this entity adds (mirrored on registry.port.Batch)."""
+
+    events: list[DrEvent] = field(default_factory=list)  # upsert on event_id
+    # (event_id, expected modification_number, or None = must not exist yet); a stale
+    # expectation makes the whole commit fail with Conflict
+    event_expect: list[tuple[str, int | None]] = field(default_factory=list)
+    # conditional status changes (event_id, expected old, new): stale -> Conflict, so a
+    # transition is logged by exactly one process
+    event_status: list[tuple[str, EventStatus, EventStatus]] = field(default_factory=list)
+    deliveries: list[EventDelivery] = field(default_factory=list)  # upsert (event, VEN)
+    delete_deliveries: list[tuple[str, str]] = field(default_factory=list)  # (event, VEN)
+    # (event_id, ven_id, modification_number, at): what a distribute carried
+    delivered: list[tuple[str, str, int, datetime]] = field(default_factory=list)
+    opt_answers: list[OptAnswer] = field(default_factory=list)
+    # VENs owed an oadrDistributeEvent: at most one pending marker per VEN in the outbox
+    # (kind oadrDistributeEvent, empty body); the poll builds it from the VEN's current
+    # events when it is claimed, so it always carries every event current for the VEN
+    distribute_to: list[str] = field(default_factory=list)
+    opts: list[OptSchedule] = field(default_factory=list)  # upsert on (ven_id, opt_id)
+
+
+class EventStore(Protocol):
+    async def get_event(self, event_id: str, scope: Scope) -> DrEvent | None: ...
+
+    async def list_events(self, query: EventQuery, scope: Scope) -> list[DrEvent]:
+        """Events in the scope, in event_id order after ``query.after_event_id``."""
+        ...
+
+    async def open_events(self) -> list[DrEvent]:
+        """Every event whose stored status is not final (the status job's input)."""
+        ...
+
+    async def resolve_targets(
+        self, targets: EventTargets, scope: Scope
+    ) -> list[EventDelivery]:
+        """One delivery per VEN for the targeted DERs visible in ``scope``: a DER
+        target adds that DER, a VEN target every DER of that VEN, a group every DER of
+        the group (views of the scope's aggregator). Unknown or invisible ids are left
+        out (the caller compares counts to report them)."""
+        ...
+
+    async def deliveries_of_event(self, event_id: str, scope: Scope) -> list[EventDelivery]:
+        ...
+
+    async def events_for_ven(self, ven_id: str, now: datetime
+                             ) -> list[tuple[DrEvent, EventDelivery]]:
+        """The events with a delivery to this VEN that are still current at ``now``
+        (DrEvent.is_current), with that delivery: what its distribute must carry."""
+        ...
+
+    async def get_delivery(self, event_id: str, ven_id: str) -> EventDelivery | None: ...
+
+    async def opts_of_ven(self, ven_id: str) -> list[OptSchedule]: ...
+
+    async def get_opt(self, ven_id: str, opt_id: str) -> OptSchedule | None: ...
+
+    async def opts_covering(self, at: datetime, scope: Scope,
+                            opt_type: OptType | None = None) -> list[OptSchedule]:
+        """Schedules (not cancelled) with a window containing ``at``, in the scope."""
+        ...

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from ven_sim.osb import Link
+from ven_sim.session import Link
 from vtn.codec import messages as m
 
 REG, REPORT, POLL = "EiRegisterParty", "EiReport", "OadrPoll"

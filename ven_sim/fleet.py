@@ -21,8 +21,9 @@ import aiohttp
 from ven_sim.devices import make_ders, noise, spread_location
 from ven_sim.lean import LeanClient
 from ven_sim.link import HttpLink
-from ven_sim.osb import INF, ROLE_CHURN, ROLE_FLAP, ROLE_NONE, Env, Link, Osb
+from ven_sim.osb import Osb
 from ven_sim.scenario import Scenario, load_scenario
+from ven_sim.session import INF, ROLE_CHURN, ROLE_FLAP, ROLE_NONE, Env, Link
 from ven_sim.stats import Stats
 from ven_sim.tls import ClientTls, TlsOptions
 

@@ -4,103 +4,50 @@ An :class:`Osb` holds only its registration, report requests and DER list; it do
 I/O itself. :meth:`Osb.step` runs whatever is due (register, report, poll, scenario
 events) over a :class:`Link` and returns when it next wants to run, so one scheduler
 drives any number of them without a task per VEN.
+
+The session vocabulary (services, states, :class:`Link`, :class:`Env`) is in
+:mod:`ven_sim.session`, report building in :mod:`ven_sim.reporting`, deliberately wrong
+requests in :mod:`ven_sim.misbehave`; the DERs' behaviour is :mod:`ven_sim.devices`.
 """
 
 from __future__ import annotations
 
-import itertools
-import random
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
+from ven_sim import misbehave, reporting
 from ven_sim.devices import Der
-from ven_sim.scenario import Scenario
-from ven_sim.stats import Stats
-from vtn.codec import encode
+from ven_sim.reporting import ActiveReport
+from ven_sim.session import (
+    EVENT,
+    INF,
+    PAUSED,
+    POLL,
+    REG,
+    REGISTERED,
+    REPORT,
+    ROLE_CHURN,
+    ROLE_FLAP,
+    ROLE_NONE,
+    STATUS_SPEC,
+    STOPPED,
+    UNREGISTERED,
+    USAGE_SPEC,
+    Env,
+    Link,
+    code_of,
+    ok,
+    request_id,
+)
 from vtn.codec import messages as m
 
-REG, REPORT, EVENT, POLL = "EiRegisterParty", "EiReport", "EiEvent", "OadrPoll"
-STATUS_SPEC, USAGE_SPEC = "osb-status", "osb-usage"
-USAGE_ITEM = m.ItemBase("powerReal", "RealPower", "W", "none", hertz=50.0, voltage=230.0,
-                        ac=True)
+# the names this module always had, for callers that import them from here
+__all__ = [
+    "INF", "PAUSED", "REGISTERED", "ROLE_CHURN", "ROLE_FLAP", "ROLE_NONE", "STATUS_SPEC",
+    "STOPPED", "UNREGISTERED", "USAGE_SPEC", "ActiveReport", "Env", "Link", "Osb",
+    "code_of", "ok", "request_id",
+]
+
 MAX_DRAIN = 20  # messages fetched in one poll cycle before yielding to other VENs
-MAX_INTERVALS = 12  # intervals in one oadrUpdateReport
-INF = float("inf")
-
-UNREGISTERED, REGISTERED, PAUSED, STOPPED = range(4)
-ROLE_NONE, ROLE_FLAP, ROLE_CHURN = range(3)
-
-_ids = itertools.count(1)
-
-
-def request_id() -> str:
-    return f"sim-{next(_ids):x}"
-
-
-def code_of(reply: m.Message | None) -> int | None:
-    """The eiResponse code of a reply (200 for messages without one, None for no reply)."""
-    if reply is None:
-        return None
-    resp = getattr(reply, "response", None)
-    return resp.code if isinstance(resp, m.EiResponse) else m.OK
-
-
-def ok(rid: str) -> m.EiResponse:
-    return m.EiResponse(m.OK, "OK", rid)
-
-
-class Link(Protocol):
-    """How an OSB talks to the VTN: the fleet's HTTP client, or a fake in unit tests."""
-
-    stats: Stats
-
-    async def send(self, service: str, msg: m.Message) -> m.Message | None:
-        """The decoded reply, or None after a transport, HTTP or decode error (counted)."""
-        ...
-
-    async def send_bad(self, kind: str, service: str, body: bytes) -> None:
-        """Post a deliberately broken request and count how the VTN answered."""
-        ...
-
-
-@dataclass
-class Env:
-    """Fleet-wide settings and clocks shared by every OSB."""
-
-    scenario: Scenario
-    poll_s: float | None = None  # overrides the VTN's oadrRequestedOadrPollFreq
-    report_s: float | None = None  # caps the period of oadrUpdateReport
-    rng: random.Random = field(default_factory=random.Random)
-    now: Callable[[], float] = time.monotonic
-    wall_offset: float = 0.0  # wall clock = now() + wall_offset
-    sampling: m.SamplingRate = field(
-        default_factory=lambda: m.SamplingRate(timedelta(seconds=1), timedelta(hours=1))
-    )
-
-    def __post_init__(self) -> None:
-        if not self.wall_offset:
-            self.wall_offset = time.time() - self.now()
-
-    def wall(self, now: float) -> float:
-        return now + self.wall_offset
-
-
-class ActiveReport:
-    """A report request the VTN made: which DERs (bitmask), how often, when next."""
-
-    __slots__ = ("request_id", "status", "mask", "every", "spacing", "due")
-
-    def __init__(self, request_id: str, status: bool, mask: int, every: float,
-                 spacing: float, due: float) -> None:
-        self.request_id = request_id
-        self.status = status
-        self.mask = mask
-        self.every = every
-        self.spacing = spacing
-        self.due = due
 
 
 class Osb:
@@ -244,36 +191,7 @@ class Osb:
 
     def metadata(self, env: Env) -> m.RegisterReport:
         """METADATA_TELEMETRY_STATUS and _USAGE: one status and one usage rID per DER."""
-        created = datetime.now(UTC)
-
-        def desc(der: Der, status: bool) -> m.ReportDescription:
-            return m.ReportDescription(
-                r_id=der.status_rid if status else der.usage_rid,
-                report_type="x-resourceStatus" if status else "usage",
-                reading_type="x-notApplicable" if status else "Direct Read",
-                resource_id=der.resource_id,
-                subject_mrids=[der.kind.mrid],
-                item=None if status else USAGE_ITEM,
-                sampling_rate=env.sampling,
-                location=self.location,
-            )
-
-        return m.RegisterReport(
-            request_id=request_id(),
-            ven_id=self.ven_id,
-            reports=[
-                m.Report(
-                    report_specifier_id=spec,
-                    report_name=name,
-                    created_date_time=created,
-                    descriptions=[desc(d, status) for d in self.ders],
-                )
-                for spec, name, status in (
-                    (STATUS_SPEC, "METADATA_TELEMETRY_STATUS", True),
-                    (USAGE_SPEC, "METADATA_TELEMETRY_USAGE", False),
-                )
-            ],
-        )
+        return reporting.metadata(self.ders, self.location, self.ven_id, env)
 
     async def register_reports(self, link: Link, env: Env) -> bool:
         reply = await link.send(REPORT, self.metadata(env))
@@ -288,72 +206,17 @@ class Osb:
         self._exchange(link, created)
         return self.state == REGISTERED
 
-    def _der_mask(self, r_ids: list[str], status: bool) -> int:
-        mask = 0
-        for i, der in enumerate(self.ders):
-            if (der.status_rid if status else der.usage_rid) in r_ids:
-                mask |= 1 << i
-        return mask
-
     def adopt(self, requests: list[m.ReportRequest], env: Env) -> list[str]:
         """Start reporting what the VTN asked for; returns the active request IDs."""
-        reports = self.reports if self.reports is not None else []
-        now = env.now()
-        # first report soon, spread so that a fleet does not report in lockstep; one
-        # offset for all requests of a message so equal periods share oadrUpdateReports
-        spread = env.rng.random() * 0.2
-        for rr in requests:
-            if rr.report_specifier_id not in (STATUS_SPEC, USAGE_SPEC):
-                continue
-            status = rr.report_specifier_id == STATUS_SPEC
-            mask = self._der_mask([p.r_id for p in rr.specifier_payloads], status)
-            if not mask:
-                continue
-            g = rr.granularity.total_seconds() or env.report_s or 60.0
-            every = rr.report_back_duration.total_seconds() or g
-            if env.report_s is not None:
-                every = min(every, env.report_s)
-            every = max(every, 0.1)
-            spacing = min(g, every)
-            reports = [r for r in reports if r.status != status]
-            due = now + every * spread
-            reports.append(ActiveReport(rr.report_request_id, status, mask, every, spacing, due))
-        self.reports = reports
-        return [r.request_id for r in reports]
+        current = self.reports if self.reports is not None else []
+        self.reports = reporting.adopt(current, self.ders, requests, env)
+        return [r.request_id for r in self.reports]
 
     # --- reports ---------------------------------------------------------------------------
 
     def update(self, due: list[ActiveReport], wall: float) -> m.UpdateReport:
         """oadrUpdateReport with the intervals since the last one (at most MAX_INTERVALS)."""
-        lat_lon = self.location
-        created = datetime.fromtimestamp(wall, UTC)
-        reports = []
-        for r in due:
-            n = max(1, min(MAX_INTERVALS, round(r.every / r.spacing)))
-            ders = [d for i, d in enumerate(self.ders) if r.mask >> i & 1]
-            intervals = []
-            for k in range(n):
-                t = wall - (n - 1 - k) * r.spacing
-                if r.status:
-                    payloads = [m.ReportPayload(d.status_rid, status=d.status(t, lat_lon[1]))
-                                for d in ders]
-                else:
-                    payloads = [m.ReportPayload(d.usage_rid, value=d.power(t, lat_lon[1]))
-                                for d in ders]
-                intervals.append(m.ReportInterval(
-                    payloads, dtstart=datetime.fromtimestamp(t, UTC),
-                    duration=timedelta(seconds=r.spacing),
-                ))
-            reports.append(m.Report(
-                report_specifier_id=STATUS_SPEC if r.status else USAGE_SPEC,
-                report_name="TELEMETRY_STATUS" if r.status else "TELEMETRY_USAGE",
-                created_date_time=created,
-                report_request_id=r.request_id,
-                dtstart=intervals[0].dtstart,
-                duration=timedelta(seconds=r.spacing * n),
-                intervals=intervals,
-            ))
-        return m.UpdateReport(request_id=request_id(), reports=reports, ven_id=self.ven_id)
+        return reporting.update(self.ders, self.location, self.ven_id, due, wall)
 
     async def _send_reports(self, link: Link, env: Env, now: float) -> None:
         due = [r for r in self.reports or () if r.due <= now]
@@ -474,45 +337,4 @@ class Osb:
 
     async def send_bad(self, link: Link, env: Env, kind: str) -> None:
         """One deliberately wrong request of ``kind`` (see scenarios/steady.toml)."""
-        ven_id = self.ven_id or "none"
-        rng = env.rng
-        if kind == "malformed":
-            body = rng.choice([
-                b"<oadrPayload><oadrSignedObject><oadrPoll>",
-                b"not xml at all",
-                encode(m.Poll(ven_id=ven_id))[:-40],
-            ])
-            await link.send_bad(kind, POLL, body)
-        elif kind == "schema":
-            poll = encode(m.Poll(ven_id=ven_id))
-            choices = [
-                (POLL, poll.replace(b"ei:venID>", b"ei:venId>")),
-                (REG, encode(m.CreatePartyRegistration(request_id(), ven_name=self.name))
-                 .replace(b"simpleHttp", b"carrierPigeon")),
-            ]
-            if self.reports:
-                upd = encode(self.update(self.reports[:1], env.wall(env.now())))
-                choices.append((REPORT, upd.replace(b"<ei:value>", b"<ei:value>x", 1)
-                                if b"<ei:value>" in upd else upd.replace(b"true", b"yes", 1)))
-            service, body = rng.choice(choices)
-            await link.send_bad(kind, service, body)
-        elif kind == "unknown_id":
-            unknown = f"unknown-{rng.getrandbits(32):x}"
-            choices = [
-                (POLL, m.Poll(ven_id=unknown)),
-                (REG, m.CancelPartyRegistration(request_id(), registration_id=unknown,
-                                                ven_id=ven_id)),
-            ]
-            if self.reports:
-                upd = self.update(self.reports[:1], env.wall(env.now()))
-                upd.reports[0].report_request_id = unknown
-                choices.append((REPORT, upd))
-            service, msg = rng.choice(choices)
-            await link.send_bad(kind, service, encode(msg))
-        else:  # wrong_service
-            service, msg = rng.choice([
-                (REPORT, m.Poll(ven_id=ven_id)),
-                (EVENT, m.QueryRegistration(request_id())),
-                (POLL, m.Response(ok(""), ven_id=ven_id)),
-            ])
-            await link.send_bad(kind, service, encode(msg))
+        await misbehave.send_bad(self, link, env, kind)

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from ven_sim.devices import KINDS
 from ven_sim.link import OADR_PATH
-from ven_sim.osb import STATUS_SPEC, USAGE_SPEC
+from ven_sim.session import STATUS_SPEC, USAGE_SPEC
 from vtn.codec import encode
 from vtn.codec import messages as m
 

@@ -1,7 +1,9 @@
 """The discovery and management side API (/api/v1), mounted next to the OpenADR routes.
 
 It runs as an aiohttp sub-application so its middlewares (bearer auth, problem+json)
-never touch the OpenADR endpoints.
+never touch the OpenADR endpoints. This module assembles the route table from one module
+per resource (``ders``, ``vens``, ``log``, ``stats``, ``views``); they share
+:mod:`registry.api.common` and never import this module.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from registry.api import ders, log, stats, vens, views
 from registry.api.auth import AuthError, Verifier
+from registry.api.common import PRINCIPAL, STORE_KEY
 from registry.api.errors import Handler, problems
+from registry.api.log import STOP
 from registry.api.models import Problem
-from registry.api.openapi import SWAGGER_HTML, build_openapi, swagger_static
-from registry.api.routes import PRINCIPAL, STORE_KEY, operations
-from registry.api.sse import STOP
+from registry.api.openapi import SWAGGER_HTML, Op, build_openapi, swagger_static
 
 if TYPE_CHECKING:
     from vtn.app import Vtn
@@ -25,6 +28,12 @@ if TYPE_CHECKING:
 PREFIX = "/api"
 PUBLIC = {PREFIX + "/v1/openapi.json", PREFIX + "/docs"}
 VERIFIER = web.AppKey("api.verifier", Verifier)
+RESOURCES = (ders, vens, log, stats, views)  # the order of the OpenAPI document
+
+
+def operations() -> list[Op]:
+    """Every /api/v1 operation, each declared once in its resource module."""
+    return [op for resource in RESOURCES for op in resource.operations()]
 
 
 @web.middleware

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from vtn.cli import config_from, store_options
+from vtn.cli.common import config_from, store_options
 
 
 @click.group("token")

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from registry import views as registry_views
 from registry.port import SERVICE
 from vtn.app import Vtn
-from vtn.cli import config_from, dump, store_options, with_vtn
+from vtn.cli.common import config_from, dump, store_options, with_vtn
 
 
 @click.group("views")

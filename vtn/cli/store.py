@@ -18,7 +18,7 @@ import click
 from registry.port import StoreError
 from registry.transfer import export_store, import_store
 from vtn.app import Vtn
-from vtn.cli import config_from, store_options, with_vtn
+from vtn.cli.common import config_from, store_options, with_vtn
 from vtn.config import Config
 
 

@@ -14,10 +14,18 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from registry import views
-from registry.api.errors import ApiError, from_validation, invalid
+from registry.api.common import (
+    ApiError,
+    der_item,
+    from_validation,
+    invalid,
+    json_response,
+    parse_query,
+    principal_of,
+    store_of,
+)
 from registry.api.models import DerList, FieldError
 from registry.api.openapi import Op
-from registry.api.routes import _item, json_response, parse_query, principal_of, store_of
 from registry.discovery import CursorError, DiscoveryQuery
 from registry.models import VIEW_NAME_PATTERN, View
 
@@ -150,7 +158,7 @@ async def view_ders(request: web.Request) -> web.Response:
         page = await store.find_ders(query, scope)
     except CursorError as exc:
         raise invalid("cursor", str(exc)) from exc
-    body: dict[str, Any] = {"items": [_item(h, query.fields) for h in page.items],
+    body: dict[str, Any] = {"items": [der_item(h, query.fields) for h in page.items],
                             "next_cursor": page.next_cursor}
     if page.total is not None:
         body["total"] = page.total

@@ -1,0 +1,5 @@
+"""``python -m vtn.cli``."""
+
+from vtn.cli import main
+
+main()

@@ -1,0 +1,37 @@
+"""The ``vtn`` root group: logging setup, and every command group attached to it.
+
+This module imports the command modules; none of them imports it (they share
+:mod:`vtn.cli.common`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from vtn.cli.api import token_group
+from vtn.cli.certs import certs_group
+from vtn.cli.demo import demo
+from vtn.cli.ders import ders
+from vtn.cli.log import log_group
+from vtn.cli.serve import serve
+from vtn.cli.store import export_cmd, import_cmd, store_group
+from vtn.cli.vens import vens
+from vtn.cli.views import views_group
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def main(verbose: bool) -> None:
+    """Asynchronous OpenADR 2.0b VTN with an embedded DER registry."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+for command in (serve, demo, vens, ders, log_group, certs_group, token_group, store_group,
+                export_cmd, import_cmd, views_group):
+    main.add_command(command)

@@ -51,11 +51,11 @@ async def open_store(
         url = server.url()
 
         def make() -> Store:
-            from registry.mongo_store import MongoStore
+            from registry.mongo import MongoStore
 
             return MongoStore(url)
     else:
-        from registry.sqlite_store import SqliteStore
+        from registry.sqlite import SqliteStore
 
         def make() -> Store:
             return SqliteStore(tmp_path / "contract.sqlite3")

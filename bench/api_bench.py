@@ -44,7 +44,7 @@ from registry.api.auth import issue_token  # noqa: E402
 from registry.discovery import DiscoveryQuery  # noqa: E402
 from registry.models import Der, DeviceClass, DeviceType, Liveness, Location  # noqa: E402
 from registry.port import SERVICE, Batch, Scope, Store  # noqa: E402
-from registry.sqlite_store import SqliteStore  # noqa: E402
+from registry.sqlite import SqliteStore  # noqa: E402
 from tests.mongo_server import _free_port, _nx_command, _ping  # noqa: E402
 from vtn.app import Vtn, make_store  # noqa: E402
 from vtn.config import Config, load_config  # noqa: E402

@@ -42,7 +42,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from registry.models import Der, DeviceClass, DeviceType, Liveness, Location, Ven  # noqa: E402
-from registry.sqlite_store import DER_COLUMNS, SqliteStore, _der_row  # noqa: E402
+from registry.sqlite import SqliteStore  # noqa: E402
+from registry.sqlite.rows import DER_COLUMNS, der_row  # noqa: E402
 from vtn import liveness  # noqa: E402
 from vtn.app import Vtn  # noqa: E402
 from vtn.codec import encode  # noqa: E402
@@ -75,7 +76,7 @@ def generate(path: Path, vens: int, per_ven: int) -> float:
         max_capacity=5000.0, available_capacity=2500.0, liveness=Liveness.ONLINE,
         updated_at=T0,
     )
-    drow = list(_der_row(der))
+    drow = list(der_row(der))
     ddoc = drow[-1]
     names = [c.strip() for c in DER_COLUMNS.split(",")]
     rnd = random.Random(1)

@@ -25,9 +25,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from registry.models import Der, DeviceClass, Location, Ven  # noqa: E402
-from registry.mongo_store import MongoStore  # noqa: E402
+from registry.mongo import MongoStore  # noqa: E402
 from registry.port import SERVICE, Batch, Store  # noqa: E402
-from registry.sqlite_store import SqliteStore  # noqa: E402
+from registry.sqlite import SqliteStore  # noqa: E402
 from registry.transfer import export_store, import_store  # noqa: E402
 from tests.mongo_server import MongoServer  # noqa: E402
 from tests.oadr import call, metadata, register, update  # noqa: E402

@@ -4,7 +4,7 @@ The API validates query strings straight into :class:`DiscoveryQuery` and derive
 OpenAPI parameters from the same model, so what is documented is what is accepted.
 Unknown parameters, operators and sort keys fail validation and never reach a database.
 Adapters compile a :class:`Plan` (effective sort keys, decoded cursor) to their own query
-language: ``registry.discovery_sql`` for SQLite; a Mongo compiler can sit beside it.
+language: ``registry.sqlite.discovery`` for SQLite, ``registry.mongo.discovery`` for MongoDB.
 """
 
 from __future__ import annotations

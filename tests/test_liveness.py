@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from registry.sqlite_store import SqliteStore
+from registry.sqlite import SqliteStore
 from tests.conftest import FakeClock, make_vtn
 from tests.oadr import call, metadata, register, status_payload, update
 from vtn.app import Vtn

@@ -26,7 +26,7 @@ from registry.models import (
     View,
 )
 from registry.port import SERVICE, Batch, DerStatusUpdate, Store
-from registry.sqlite_store import SqliteStore
+from registry.sqlite import SqliteStore
 from registry.transfer import TransferError, export_store, import_store
 from tests.mongo_server import MongoServer, nx_available
 
@@ -88,7 +88,7 @@ async def opened(store: Store) -> Store:
 async def test_sqlite_to_mongo_to_sqlite_loses_nothing_and_reimport_is_a_no_op(
     tmp_path: Path, mongo_server: MongoServer
 ) -> None:
-    from registry.mongo_store import MongoStore
+    from registry.mongo import MongoStore
 
     src = await opened(SqliteStore(tmp_path / "src.sqlite3"))
     mongo = await opened(MongoStore(mongo_server.url()))

@@ -9,7 +9,7 @@ from datetime import datetime
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from registry.port import Store
-from registry.sqlite_store import SqliteStore
+from registry.sqlite import SqliteStore
 from vtn import liveness
 from vtn.config import Config
 from vtn.services import views
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 def make_store(config: Config) -> Store:
     url = config.store.url
     if url.startswith(("mongodb://", "mongodb+srv://")):
-        from registry.mongo_store import MongoStore
+        from registry.mongo import MongoStore
 
         return MongoStore(url, config.store)
     if url and not url.startswith("sqlite:///"):

@@ -1,6 +1,7 @@
-"""Compile a :class:`DiscoveryQuery` to MongoDB filters over the ``ders`` collection.
+"""Discovery (side API) on MongoDB: compile a :class:`DiscoveryQuery` to filters over the
+``ders`` collection, and run it (``find_ders``, ``der_briefs``).
 
-The counterpart of ``registry.discovery_sql``, answering every query with the same DERs
+The counterpart of ``registry.sqlite.discovery``, answering every query with the same DERs
 in the same order (the contract tests run both). Only names from the whitelist below
 become field paths; every value stays a value. The tenant scope is the first condition
 of every filter.
@@ -31,11 +32,22 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from registry.discovery import DiscoveryQuery, Plan, haversine_m, radius_box
-from registry.mongo_query import scope_filter
+from registry.discovery import (
+    DerBrief,
+    DiscoveryQuery,
+    Hit,
+    Page,
+    Plan,
+    encode_cursor,
+    haversine_m,
+    plan,
+    radius_box,
+)
+from registry.mongo.conn import MongoConn
+from registry.mongo.docs import der_of, epoch_us
+from registry.mongo.scope import and_, scope_filter
 from registry.port import Scope
 
 Doc = dict[str, Any]
@@ -59,8 +71,6 @@ PATHS = {
 }
 LAT, LON = "location.lat", "location.lon"
 DISTANCE = "distance_m"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 # what a Der needs to validate, whatever ``fields`` asks for
 _REQUIRED = ("device_id", "ven_id", "resource_id", "device_name")
 
@@ -95,22 +105,8 @@ def compile_filter(query: DiscoveryQuery, scope: Scope) -> Doc:
     return and_(parts)
 
 
-def epoch_us(dt: datetime) -> int:
-    """Microseconds since the epoch, exactly (a naive datetime counts as UTC)."""
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return (dt - _EPOCH) // _MICROSECOND
-
-
-def and_(parts: list[Doc]) -> Doc:
-    parts = [p for p in parts if p]
-    if not parts:
-        return {}
-    return parts[0] if len(parts) == 1 else {"$and": parts}
-
-
 def _box(lat0: float, lon0: float, lat1: float, lon1: float) -> list[Doc]:
-    """The same box as ``discovery_sql._box`` (antimeridian-aware)."""
+    """The same box as ``registry.sqlite.discovery._box`` (antimeridian-aware)."""
     parts: list[Doc] = [{LAT: {"$gte": lat0, "$lte": lat1}}]
     if lon0 <= -180.0 and lon1 >= 180.0:
         return parts
@@ -164,7 +160,7 @@ def _equal(path: str, value: Any) -> Doc:
 
 def keyset_filter(plan: Plan) -> Doc | None:
     """Documents strictly after ``plan.after`` in the sort order (null sorts lowest), the
-    same disjunction as ``discovery_sql._keyset``. None when the plan has no cursor.
+    same disjunction as ``registry.sqlite.discovery._keyset``. None when the plan has no cursor.
 
     Nullable sort keys (the capacities) are always present in DER documents (written as
     null), so ``$ne: null`` means "has a value" on both servers.
@@ -293,3 +289,101 @@ def slim_projection(plan: Plan) -> Doc:
     fields = {"device_id", "location"}
     fields.update(path.split(".")[0] for path, _ in sort_paths(plan) if path != DISTANCE)
     return {name: 1 for name in sorted(fields)}
+
+
+# --- running it --------------------------------------------------------------------------
+#
+# Three ways to answer ``find_ders`` (nx-27017 has no ``$geoNear``, see above):
+#
+# * no ``near``: one ``find`` with filter, keyset condition, sort and ``limit + 1``;
+# * ``near`` sorted by other keys: the same ``find`` with the lat/lon box of the circle,
+#   streamed until ``limit + 1`` documents lie inside the exact radius;
+# * ``near`` sorted by ``distance_m``: every candidate in the box is read slim (id,
+#   location, sort keys), measured, ordered and cut in Python, then the page's documents
+#   are read by ``device_id``.
+
+
+async def find_ders(c: MongoConn, query: DiscoveryQuery, scope: Scope) -> Page:
+    """One keyset page (see above). With ``fields``, the DERs carry only those fields (and
+    what a Der requires); the others take their defaults."""
+    p = plan(query)  # CursorError for a cursor of another query
+    return await c.retry(lambda: _find_ders(c, query, scope, p))
+
+
+async def _find_ders(c: MongoConn, query: DiscoveryQuery, scope: Scope, p: Plan) -> Page:
+    flt = compile_filter(query, scope)
+    keys = sort_paths(p)
+    ders = c.col("ders")
+    last: list[Any] | None = None
+    if any(path == DISTANCE for path, _ in keys):
+        candidates = await ders.find(flt, slim_projection(p)).to_list()
+        rows = page_by_distance(candidates, query, p)
+        more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        ids = [r.device_id for r in rows]
+        by_id = {}
+        if ids:
+            docs = await ders.find(and_([scope_filter(scope), {"device_id": {"$in": ids}}]),
+                                   projection(query, p)).to_list()
+            by_id = {d["device_id"]: d for d in docs}
+        # a DER deleted (or moved out of the scope) between the two reads is left out
+        items = [Hit(der_of(by_id[r.device_id]), r.distance)
+                 for r in rows if r.device_id in by_id]
+        if more:
+            last = rows[-1].values
+        total = None
+        if query.total:
+            total = sum(1 for d in candidates
+                        if within(distance_of(d, query.near or []), query.radius_m or 0))
+        return Page(items, _cursor(p, last), total)
+
+    cursor = ders.find(and_([flt, keyset_filter(p) or {}]), projection(query, p))
+    cursor = cursor.sort(mongo_sort(p))
+    hits: list[tuple[Doc, float | None]] = []
+    if query.near is None:
+        hits = [(d, None) for d in await cursor.limit(query.limit + 1).to_list()]
+    else:
+        radius = query.radius_m or 0.0
+        # about 1 in 5 documents of the box lies outside the circle
+        cursor = cursor.batch_size(min(query.limit + query.limit // 3 + 2, 10_000))
+        try:
+            async for doc in cursor:
+                dist = distance_of(doc, query.near)
+                if within(dist, radius):
+                    hits.append((doc, dist))
+                    if len(hits) > query.limit:
+                        break
+        finally:
+            await cursor.close()
+    more = len(hits) > query.limit
+    hits = hits[: query.limit]
+    if more:
+        last = sort_values(hits[-1][0], keys, hits[-1][1])
+    items = [Hit(der_of(doc), dist) for doc, dist in hits]
+    total = await _count(c, query, flt) if query.total else None
+    return Page(items, _cursor(p, last), total)
+
+
+async def _count(c: MongoConn, query: DiscoveryQuery, flt: Doc) -> int:
+    if query.near is None:
+        return await c.col("ders").count_documents(flt)
+    docs = await c.col("ders").find(flt, {"location": 1}).to_list()
+    radius = query.radius_m or 0.0
+    return sum(1 for d in docs if within(distance_of(d, query.near), radius))
+
+
+def _cursor(p: Plan, last: list[Any] | None) -> str | None:
+    return encode_cursor(p.signature, last) if last is not None else None
+
+
+async def der_briefs(c: MongoConn, query: DiscoveryQuery, scope: Scope) -> list[DerBrief]:
+    """Pages of find_ders (the one Mongo compiler of discovery filters) as briefs."""
+    out: list[DerBrief] = []
+    q = query.model_copy(update={"limit": 1000, "cursor": None, "sort": ["device_id"],
+                                 "fields": None, "total": False})
+    while True:
+        page = await find_ders(c, q, scope)
+        out.extend(DerBrief.of(hit.der) for hit in page.items)
+        if page.next_cursor is None:
+            return out
+        q = q.model_copy(update={"cursor": page.next_cursor})

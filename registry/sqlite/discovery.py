@@ -1,4 +1,5 @@
-"""Compile a :class:`DiscoveryQuery` to parameterised SQLite over the ``ders`` table.
+"""Discovery (side API) on SQLite: compile a :class:`DiscoveryQuery` to parameterised
+SQL over the ``ders`` table, and run it (``find_ders``, ``der_briefs``).
 
 Only names from the whitelists below ever become SQL text; every value is a parameter.
 Geo: a bounding box on the ``(lat, lon)`` index narrows candidates, then the registered
@@ -7,11 +8,26 @@ Geo: a bounding box on the ``(lat, lon)`` index narrows candidates, then the reg
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from registry.discovery import DiscoveryQuery, Plan, radius_box
+from registry.discovery import (
+    DerBrief,
+    DiscoveryQuery,
+    Hit,
+    Page,
+    Plan,
+    encode_cursor,
+    haversine_m,
+    plan,
+    radius_box,
+    unpaged,
+)
 from registry.port import Scope
+from registry.sqlite.rows import DER_COLUMNS, DER_NAMES, der_of
+from registry.sqlite.scope import scope_where
 
 # API field -> column (the whitelist; distance_m is computed)
 COLUMNS = {
@@ -31,17 +47,6 @@ COLUMNS = {
     "marketplace_availability": "marketplace_availability",
 }
 DISTANCE = "haversine_m(lat, lon, ?, ?)"
-
-
-def scope_where(scope: Scope) -> tuple[str, tuple[Any, ...]]:
-    """Tenant filter on a table with aggregator_id / account_id columns."""
-    if scope.role == "service":
-        return "1=1", ()
-    if scope.role == "aggregator" and scope.aggregator_id is not None:
-        return "aggregator_id=?", (scope.aggregator_id,)
-    if scope.role == "prosumer" and scope.account_id is not None:
-        return "account_id=?", (scope.account_id,)
-    return "0=1", ()  # an incomplete scope sees nothing
 
 
 @dataclass
@@ -191,3 +196,42 @@ def _source(query: DiscoveryQuery) -> str:
     if query.near is not None or query.bbox is not None:
         return "ders INDEXED BY ders_geo"
     return "ders"
+
+
+_BRIEF_COLUMNS = (
+    "ders.device_id, ders.ven_id, ders.resource_id, ders.device_class, ders.liveness, "
+    "ders.status, ders.max_capacity, ders.available_capacity, ders.lat, ders.lon"
+)
+
+
+def find_ders(db: sqlite3.Connection, query: DiscoveryQuery, scope: Scope) -> Page:
+    p = plan(query)
+    sql, params = compile_find(query, scope, p, DER_COLUMNS)
+    rows = db.execute(sql, params).fetchall()
+    n, n_keys = len(DER_NAMES), len(p.sort)
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    names = [k for k, _ in p.sort]
+    distance_at = names.index("distance_m") if "distance_m" in names else -1
+    items = [Hit(der_of(r[:n]), r[n + distance_at] if distance_at >= 0 else None) for r in rows]
+    if query.near is not None and distance_at < 0:  # not sorted by distance: compute
+        lat, lon = query.near
+        for hit in items:
+            loc = hit.der.location
+            hit.distance_m = haversine_m(loc.lat, loc.lon, lat, lon) if loc else None
+    cursor = encode_cursor(p.signature, list(rows[-1][n : n + n_keys])) if more else None
+    total = None
+    if query.total:
+        count_sql, count_params = compile_count(query, scope)
+        total = db.execute(count_sql, count_params).fetchone()[0]
+    return Page(items, cursor, total)
+
+
+def der_briefs(db: sqlite3.Connection, query: DiscoveryQuery, scope: Scope) -> list[DerBrief]:
+    q = unpaged(query)
+    sql, params = compile_find(q, scope, plan(q), _BRIEF_COLUMNS)
+    loads = json.loads
+    return [
+        DerBrief(r[0], r[1], r[2], r[3], r[4], loads(r[5]) or {}, r[6], r[7], r[8], r[9])
+        for r in db.execute(sql, params)
+    ]

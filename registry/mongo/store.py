@@ -1,0 +1,288 @@
+"""MongoDB adapter of the store port (``pymongo.AsyncMongoClient``).
+
+The adapter composes the entity modules of this package (``vens``, ``ders``,
+``discovery``, ``reports``, ``outbox``, ``log``, ``liveness``, ``views``, ``nonces``,
+``transfer``): each holds functions over a :class:`registry.mongo.conn.MongoConn`, and
+``commit`` calls their ``write_*`` functions inside one unit of work. Documents:
+``registry.mongo.docs``; indexes: ``registry.mongo.schema``.
+
+Atomicity
+    On a replica set or mongos, ``commit``, ``mark_online`` and ``sweep_liveness`` run in
+    one multi-document transaction. On a standalone server (nx-27017, a lone mongod) there
+    are no transactions: the batch is applied as ordered, idempotent writes (upserts keyed
+    on natural keys; outbox and log inserts keyed on pre-reserved sequence numbers, so a
+    retried insert is a duplicate that is ignored), data first and the log last. A crash
+    in the middle leaves the earlier writes applied; the VEN retries its message and the
+    writes are re-applied harmlessly.
+    Every cross-process race is settled by one conditional single-document write:
+    ``claim_next`` is ``find_one_and_delete`` (sorted by seq), a liveness transition is an
+    update whose filter names the old state, and sequence numbers come from ``$inc`` on a
+    counter document.
+
+Event-log sequence numbers
+    Unique and strictly increasing (the counter hands out each number once). Gap-free in
+    transaction mode (an aborted transaction rolls the counter back, and a concurrent
+    committer waits on the counter document, so commit order is seq order). Without
+    transactions a number is lost only if a writer dies between reserving it and inserting
+    the entry (or a reservation is retried after a timeout). Readers never skip an entry
+    still being written: ``read_log`` stops before a hole unless the entry after it was
+    written more than ``hole_grace_s`` ago, when the hole is taken to be permanent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+from registry.discovery import DerBrief, DerPatch, DerStats, DiscoveryQuery, LogQuery, Page
+from registry.models import (
+    Der,
+    LivenessChange,
+    LogEntry,
+    OutboxMessage,
+    ReportRequestRecord,
+    ReportSpec,
+    ReportSubscription,
+    Ven,
+    View,
+)
+from registry.mongo import (
+    ders,
+    discovery,
+    liveness,
+    log,
+    nonces,
+    outbox,
+    reports,
+    schema,
+    transfer,
+    vens,
+    views,
+)
+from registry.mongo.conn import Doc, MongoConn, Session
+from registry.port import SERVICE, Batch, DerQuery, DerRef, PollState, Scope, StoreUnavailable
+from vtn.config import StoreConfig
+
+
+class MongoStore:
+    """Store port over one MongoDB database."""
+
+    def __init__(self, url: str, cfg: StoreConfig | None = None) -> None:
+        self.conn = MongoConn(url, cfg)
+        self.url = url
+        self.cfg = self.conn.cfg
+        self.db_name = self.conn.db_name
+
+    @property
+    def transactions(self) -> bool:
+        return self.conn.transactions
+
+    @property
+    def hole_grace_s(self) -> float:
+        return self.conn.hole_grace_s
+
+    @property
+    def db(self) -> AsyncDatabase[Doc]:
+        return self.conn.db
+
+    def col(self, name: str) -> AsyncCollection[Doc]:
+        return self.conn.col(name)
+
+    # --- lifecycle ------------------------------------------------------------
+
+    async def open(self) -> None:
+        await self.conn.open()
+        await self.init_indexes()
+        await ders.backfill_updated_us(self.conn)
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+    async def init_indexes(self) -> None:
+        """Create every index of registry.mongo.schema (a no-op for the ones that exist)."""
+        await schema.init_indexes(self.conn)
+
+    async def check(self) -> dict[str, Any]:
+        """Reachability, server version and which declared indexes are missing."""
+        out: dict[str, Any] = {"reachable": False, "database": self.db_name}
+        try:
+            info = await self.conn.retry(lambda: self.db.command("buildInfo"))
+            out.update(reachable=True, server_version=info.get("version"))
+            out["server"] = info.get("process", "mongod")
+            out["transactions"] = self.transactions
+            out.update(await schema.index_report(self.conn))
+        except StoreUnavailable as exc:
+            out["error"] = str(exc)
+        return out
+
+    # --- VENs -----------------------------------------------------------------
+
+    async def get_ven(self, ven_id: str) -> Ven | None:
+        return await vens.find_one(self.conn, {"_id": ven_id})
+
+    async def poll_state(self, ven_id: str) -> PollState | None:
+        return await vens.poll_state(self.conn, ven_id)
+
+    async def find_ven_by_name(self, ven_name: str) -> Ven | None:
+        return await vens.find_one(self.conn, {"ven_name": ven_name})
+
+    async def find_ven_by_fingerprint(self, fingerprint: str) -> Ven | None:
+        return await vens.find_one(self.conn, {"fingerprint": fingerprint})
+
+    async def list_vens(self, scope: Scope) -> list[Ven]:
+        return await vens.list_vens(self.conn, scope)
+
+    async def find_ven(self, ven_id: str, scope: Scope = SERVICE) -> Ven | None:
+        return await vens.find_ven(self.conn, ven_id, scope)
+
+    async def vens_with_role(self, role: str) -> list[Ven]:
+        return await vens.vens_where(self.conn, {"role": role})
+
+    # --- DERs -----------------------------------------------------------------
+
+    async def get_der(self, device_id: str, scope: Scope) -> Der | None:
+        return await ders.get_der(self.conn, device_id, scope)
+
+    async def ders_of_ven(self, ven_id: str) -> list[Der]:
+        return await ders.ders_of_ven(self.conn, ven_id)
+
+    async def der_refs_of_ven(self, ven_id: str) -> list[DerRef]:
+        return await ders.der_refs_of_ven(self.conn, ven_id)
+
+    async def list_ders(self, query: DerQuery, scope: Scope = SERVICE) -> list[Der]:
+        return await ders.list_ders(self.conn, query, scope)
+
+    async def count_ders(self, scope: Scope = SERVICE) -> int:
+        return await ders.count_ders(self.conn, scope)
+
+    async def find_ders(self, query: DiscoveryQuery, scope: Scope = SERVICE) -> Page:
+        return await discovery.find_ders(self.conn, query, scope)
+
+    async def der_briefs(self, query: DiscoveryQuery, scope: Scope = SERVICE) -> list[DerBrief]:
+        return await discovery.der_briefs(self.conn, query, scope)
+
+    async def der_stats(self, scope: Scope = SERVICE) -> DerStats:
+        return await ders.der_stats(self.conn, scope)
+
+    async def patch_der(
+        self, device_id: str, patch: DerPatch, scope: Scope = SERVICE, *, actor: str,
+        if_version: int | None = None,
+    ) -> Der | None:
+        return await ders.patch_der(self.conn, device_id, patch, scope, actor, if_version)
+
+    # --- reports --------------------------------------------------------------
+
+    async def report_specs_of_ven(self, ven_id: str) -> list[ReportSpec]:
+        return await reports.report_specs_of_ven(self.conn, ven_id)
+
+    async def get_report_request(
+        self, ven_id: str, report_request_id: str
+    ) -> ReportRequestRecord | None:
+        return await reports.get_report_request(self.conn, ven_id, report_request_id)
+
+    async def report_requests_of_ven(self, ven_id: str) -> list[ReportRequestRecord]:
+        return await reports.report_requests_of_ven(self.conn, ven_id)
+
+    # --- writes ---------------------------------------------------------------
+
+    async def commit(self, batch: Batch) -> list[LogEntry]:
+        if not batch:
+            return []
+        c = self.conn
+        return await c.unit(lambda s: _apply(c, batch, s))
+
+    # --- outbox ---------------------------------------------------------------
+
+    async def claim_next(self, ven_id: str) -> OutboxMessage | None:
+        return await outbox.claim_next(self.conn, ven_id)
+
+    async def pending_count(self, ven_id: str) -> int:
+        return await outbox.pending_count(self.conn, ven_id)
+
+    # --- event log --------------------------------------------------------------
+
+    async def read_log(
+        self, after: int = 0, limit: int = 100, ven_id: str | None = None
+    ) -> list[LogEntry]:
+        return await log.read_log(self.conn, after, limit, ven_id)
+
+    async def last_seq(self) -> int:
+        return await log.last_seq(self.conn)
+
+    async def find_log(self, query: LogQuery, scope: Scope = SERVICE) -> list[LogEntry]:
+        return await log.find_log(self.conn, query, scope)
+
+    # --- liveness ---------------------------------------------------------------
+
+    async def touch(self, contacts: dict[str, datetime]) -> None:
+        await liveness.touch(self.conn, contacts)
+
+    async def mark_online(self, ven_id: str, now: datetime) -> LivenessChange | None:
+        c = self.conn
+        return await c.unit(lambda s: liveness.mark_online(c, ven_id, now, s))
+
+    async def sweep_liveness(
+        self, now: datetime, stale_after_polls: float, offline_after_polls: float
+    ) -> list[LivenessChange]:
+        return await liveness.sweep_liveness(
+            self.conn, now, stale_after_polls, offline_after_polls
+        )
+
+    # --- views, subscriptions, announcements ------------------------------------------
+
+    async def list_views(self, scope: Scope, aggregator_id: str | None = None) -> list[View]:
+        return await views.list_views(self.conn, scope, aggregator_id)
+
+    async def get_view(self, aggregator_id: str, name: str) -> View | None:
+        return await views.get_view(self.conn, aggregator_id, name)
+
+    async def subscriptions_of_ven(self, ven_id: str) -> list[ReportSubscription]:
+        return await views.subscriptions_of_ven(self.conn, ven_id)
+
+    async def claim_due_reports(
+        self, now: datetime, limit: int = 100
+    ) -> list[ReportSubscription]:
+        return await views.claim_due_reports(self.conn, now, limit)
+
+    async def announced_hash(self, ven_id: str) -> str | None:
+        return await views.announced_hash(self.conn, ven_id)
+
+    # --- signature nonces (ReplayProtect) ---------------------------------------------
+
+    async def remember_nonce(self, ven_id: str, nonce: str, expires: datetime) -> bool:
+        return await nonces.remember_nonce(self.conn, ven_id, nonce, expires)
+
+    # --- bulk (export / import) -------------------------------------------------
+
+    def iter_all(self, kind: str) -> AsyncIterator[BaseModel]:
+        """Stream every record of one kind (see registry.transfer), in a stable order."""
+        return transfer.iter_all(self.conn, kind)
+
+    async def import_records(self, kind: str, records: list[BaseModel]) -> int:
+        """Exact, idempotent restore of dumped records (see registry.mongo.transfer)."""
+        return await transfer.import_records(self.conn, kind, records)
+
+
+async def _apply(c: MongoConn, batch: Batch, s: Session) -> list[LogEntry]:
+    """Same order as the SQLite adapter; the log goes last (see module docstring)."""
+    await views.write_views(c, batch, s)  # first: a stale announcement aborts all
+    if batch.vens:
+        await vens.write_vens(c, batch.vens, s)
+    await reports.write_specs(c, batch, s)
+    if batch.ders:
+        await ders.write_ders(c, batch.ders, s)
+    if batch.delete_ders:
+        await ders.delete_ders(c, batch.delete_ders, s)
+    if batch.der_status:
+        await ders.write_status(c, batch.der_status, s)
+    await reports.write_requests(c, batch, s)
+    await outbox.write_outbox(c, batch, s)
+    entries = await log.append_log(c, batch.log, s)
+    for ven_id, at in batch.mark_online:
+        await liveness.mark_online(c, ven_id, at, s)
+    return entries

@@ -1,0 +1,77 @@
+"""The unit of work: a whole reaction to a message, applied atomically by Store.commit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from registry.models import (
+    Der,
+    DerStatus,
+    LastValue,
+    LogEntry,
+    OutboxMessage,
+    ReportRequestRecord,
+    ReportRequestState,
+    ReportSpec,
+    ReportSubscription,
+    SubscriptionState,
+    Ven,
+    View,
+)
+
+ANY = "*"  # Batch.announce: no expectation about the previous hash
+
+
+@dataclass(slots=True)
+class DerStatusUpdate:
+    """Status and telemetry from one oadrUpdateReport, applied to one DER in place."""
+
+    device_id: str
+    at: datetime
+    status: DerStatus | None = None
+    values: dict[str, LastValue] = field(default_factory=dict)
+    max_capacity: float | None = None
+    available_capacity: float | None = None
+
+
+@dataclass(slots=True)
+class Batch:
+    """One atomic unit of work."""
+
+    vens: list[Ven] = field(default_factory=list)
+    # metadata upserts keyed on (ven_id, resource_id); existing device_id, status and
+    # availability flags are kept
+    ders: list[Der] = field(default_factory=list)
+    delete_ders: list[str] = field(default_factory=list)  # device_ids
+    der_status: list[DerStatusUpdate] = field(default_factory=list)
+    report_specs: list[ReportSpec] = field(default_factory=list)
+    # replace all report specs of these VENs with the ones above
+    replace_report_specs_of: list[str] = field(default_factory=list)
+    report_requests: list[ReportRequestRecord] = field(default_factory=list)
+    # (ven_id, report_request_id, new state)
+    report_request_states: list[tuple[str, str, ReportRequestState]] = field(default_factory=list)
+    # cancel every open report request of these VENs
+    cancel_report_requests_of: list[str] = field(default_factory=list)
+    outbox: list[OutboxMessage] = field(default_factory=list)
+    clear_outbox_of: list[str] = field(default_factory=list)
+    log: list[LogEntry] = field(default_factory=list)
+    # (ven_id, at): Store.mark_online inside this unit, after the log entries above (a
+    # registration is one transaction instead of two)
+    mark_online: list[tuple[str, datetime]] = field(default_factory=list)
+    # discovery over OpenADR: views, reports VENs asked the VTN for, announcements
+    views: list[View] = field(default_factory=list)  # upsert on (aggregator_id, name)
+    delete_views: list[tuple[str, str]] = field(default_factory=list)
+    subscriptions: list[ReportSubscription] = field(default_factory=list)
+    subscription_states: list[tuple[str, str, SubscriptionState]] = field(default_factory=list)
+    cancel_subscriptions_of: list[str] = field(default_factory=list)  # ven_ids
+    # (ven_id, expected hash or ANY, new hash): the metadata last announced to a VEN;
+    # a stale expectation makes the whole commit fail with Conflict (two processes
+    # noticing the same change announce it once)
+    announce: list[tuple[str, str | None, str]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return any(
+            getattr(self, name)
+            for name in self.__slots__  # type: ignore[attr-defined]
+        )

@@ -1,0 +1,53 @@
+"""Export on SQLite: the statement reading each kind in a stable order, and the row parser
+(SqliteStore.iter_all streams them cursor by cursor)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import BaseModel
+
+from registry.models import LogEntry, OutboxMessage, ReportSpec, ReportSubscription, View
+from registry.sqlite.rows import DER_COLUMNS, VEN_SELECT, der_of, dt, report_request, ven_of
+
+ITER_SQL = {
+    "ven": f"{VEN_SELECT} ORDER BY ven_id",
+    "der": f"SELECT {DER_COLUMNS} FROM ders ORDER BY ven_id, resource_id",
+    "report_spec": "SELECT doc FROM report_specs ORDER BY ven_id, report_specifier_id",
+    "report_request": "SELECT state, doc FROM report_requests ORDER BY rowid",
+    "view": "SELECT doc FROM views ORDER BY aggregator_id, name",
+    "report_subscription": "SELECT doc FROM report_subscriptions ORDER BY rowid",
+    "outbox": "SELECT seq, ven_id, kind, body, created_at FROM outbox ORDER BY seq",
+    "log": "SELECT seq, at, kind, actor, ven_id, device_id, aggregator_id, account_id, data "
+    "FROM log ORDER BY seq",
+}
+
+
+def parse(kind: str, row: tuple[Any, ...]) -> BaseModel:
+    if kind == "ven":
+        ven = ven_of(row)
+        assert ven is not None
+        return ven
+    if kind == "der":
+        return der_of(row)
+    if kind == "report_spec":
+        return ReportSpec.model_validate_json(row[0])
+    if kind == "report_request":
+        return report_request((row[0], row[1]))
+    if kind == "view":
+        return View.model_validate_json(row[0])
+    if kind == "report_subscription":
+        return ReportSubscription.model_validate_json(row[0])
+    if kind == "outbox":
+        return OutboxMessage(seq=row[0], ven_id=row[1], kind=row[2], body=row[3],
+                             created_at=dt(row[4]))
+    return LogEntry(seq=row[0], at=dt(row[1]), kind=row[2], actor=row[3], ven_id=row[4],
+                    device_id=row[5], aggregator_id=row[6], account_id=row[7],
+                    data=json.loads(row[8]))
+
+
+def iter_table(db: sqlite3.Connection, table: str) -> Iterator[tuple[Any, ...]]:
+    return db.execute(f"SELECT * FROM {table}")

@@ -3,7 +3,7 @@
 Two adapters implement it (``registry.sqlite`` and ``registry.mongo``, with the same
 module per entity on both sides). One protocol per entity or concern (``registry.port.vens``,
 ``.ders``, ``.reports``, ``.outbox``, ``.log``, ``.liveness``, ``.views``, ``.nonces``,
-``.transfer``); :class:`Store` is their union plus ``open``/``close``/``commit``.
+``.transfer``, ``.events``); :class:`Store` is their union plus ``open``/``close``/``commit``.
 
 Every read that can reveal DERs takes a :class:`Scope`, so tenant filtering happens
 inside the query, never after it. Writes go through :meth:`Store.commit` with a
@@ -16,6 +16,7 @@ from __future__ import annotations
 from registry.port.batch import ANY, Batch, DerStatusUpdate
 from registry.port.ders import DerQuery, DerRef, DerStore
 from registry.port.errors import Conflict, StoreError, StoreUnavailable
+from registry.port.events import EventQuery, EventStore, OptAnswer
 from registry.port.liveness import LivenessStore, liveness_entry
 from registry.port.log import LogStore
 from registry.port.nonces import NonceStore
@@ -36,9 +37,12 @@ __all__ = [
     "DerRef",
     "DerStatusUpdate",
     "DerStore",
+    "EventQuery",
+    "EventStore",
     "LivenessStore",
     "LogStore",
     "NonceStore",
+    "OptAnswer",
     "OutboxStore",
     "PollState",
     "ReportStore",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from registry.events import DrEvent, EventDelivery, EventStatus, OptSchedule
 from registry.models import (
     Der,
     DerStatus,
@@ -19,6 +20,7 @@ from registry.models import (
     Ven,
     View,
 )
+from registry.port.events import OptAnswer
 
 ANY = "*"  # Batch.announce: no expectation about the previous hash
 
@@ -69,6 +71,25 @@ class Batch:
     # a stale expectation makes the whole commit fail with Conflict (two processes
     # noticing the same change announce it once)
     announce: list[tuple[str, str | None, str]] = field(default_factory=list)
+
+    # demand response (registry.events, registry.port.events)
+    events: list[DrEvent] = field(default_factory=list)  # upsert on event_id
+    # (event_id, expected modification_number, or None = must not exist yet); a stale
+    # expectation makes the whole commit fail with Conflict
+    event_expect: list[tuple[str, int | None]] = field(default_factory=list)
+    # conditional status changes (event_id, expected old, new): stale -> Conflict, so a
+    # transition is logged by exactly one process
+    event_status: list[tuple[str, EventStatus, EventStatus]] = field(default_factory=list)
+    deliveries: list[EventDelivery] = field(default_factory=list)  # upsert (event, VEN)
+    delete_deliveries: list[tuple[str, str]] = field(default_factory=list)  # (event, VEN)
+    # (event_id, ven_id, modification_number, at): what a distribute carried
+    delivered: list[tuple[str, str, int, datetime]] = field(default_factory=list)
+    opt_answers: list[OptAnswer] = field(default_factory=list)
+    # VENs owed an oadrDistributeEvent: at most one pending marker per VEN in the outbox
+    # (kind oadrDistributeEvent, empty body); the poll builds it from the VEN's current
+    # events when it is claimed, so it always carries every event current for the VEN
+    distribute_to: list[str] = field(default_factory=list)
+    opts: list[OptSchedule] = field(default_factory=list)  # upsert on (ven_id, opt_id)
 
     def __bool__(self) -> bool:
         return any(

@@ -7,6 +7,7 @@ from typing import Protocol
 from registry.models import LogEntry
 from registry.port.batch import Batch
 from registry.port.ders import DerStore
+from registry.port.events import EventStore
 from registry.port.liveness import LivenessStore
 from registry.port.log import LogStore
 from registry.port.nonces import NonceStore
@@ -25,6 +26,7 @@ class Store(
     LogStore,
     LivenessStore,
     ViewStore,
+    EventStore,
     NonceStore,
     TransferStore,
     Protocol,

@@ -1,6 +1,6 @@
 """Store port for demand-response events, their per-VEN deliveries and opt schedules.
 
-Writes go through ``Batch`` like everything else (fields listed in ``EventBatch``); the
+Writes go through ``Batch`` like everything else (its "demand response" fields); the
 reads below all take a :class:`Scope` where they can reveal another tenant's records,
 except the ones the OpenADR side calls for an authenticated VEN (``*_for_ven``).
 
@@ -26,7 +26,7 @@ from registry.events import (
     OptSchedule,
     OptType,
 )
-from registry.port import Scope
+from registry.port.scope import Scope
 
 
 @dataclass(slots=True)
@@ -53,29 +53,6 @@ class OptAnswer:
     modification_number: int
     at: datetime
     resource_ids: list[str] = field(default_factory=list)  # [] = the whole VEN
-
-
-@dataclass(slots=True)
-class EventBatch:
-    """The Batch fields this entity adds (mirrored on registry.port.Batch)."""
-
-    events: list[DrEvent] = field(default_factory=list)  # upsert on event_id
-    # (event_id, expected modification_number, or None = must not exist yet); a stale
-    # expectation makes the whole commit fail with Conflict
-    event_expect: list[tuple[str, int | None]] = field(default_factory=list)
-    # conditional status changes (event_id, expected old, new): stale -> Conflict, so a
-    # transition is logged by exactly one process
-    event_status: list[tuple[str, EventStatus, EventStatus]] = field(default_factory=list)
-    deliveries: list[EventDelivery] = field(default_factory=list)  # upsert (event, VEN)
-    delete_deliveries: list[tuple[str, str]] = field(default_factory=list)  # (event, VEN)
-    # (event_id, ven_id, modification_number, at): what a distribute carried
-    delivered: list[tuple[str, str, int, datetime]] = field(default_factory=list)
-    opt_answers: list[OptAnswer] = field(default_factory=list)
-    # VENs owed an oadrDistributeEvent: at most one pending marker per VEN in the outbox
-    # (kind oadrDistributeEvent, empty body); the poll builds it from the VEN's current
-    # events when it is claimed, so it always carries every event current for the VEN
-    distribute_to: list[str] = field(default_factory=list)
-    opts: list[OptSchedule] = field(default_factory=list)  # upsert on (ven_id, opt_id)
 
 
 class EventStore(Protocol):

@@ -18,7 +18,7 @@ from registry.port import StoreError
 from vtn.codec import MalformedXml, SchemaInvalid, decode, encode
 from vtn.codec import messages as m
 from vtn.security.guard import SignatureGuard
-from vtn.services import events, registration, reports
+from vtn.services import events, opt, poll, registration, reports
 from vtn.services.base import Context, OadrError
 
 log = logging.getLogger(__name__)
@@ -50,10 +50,10 @@ SERVICES: dict[str, dict[type, Handler]] = {
         m.Response: registration.response,
     },
     "EiOpt": {
-        m.CreateOpt: events.create_opt,
-        m.CancelOpt: events.cancel_opt,
+        m.CreateOpt: opt.create_opt,
+        m.CancelOpt: opt.cancel_opt,
     },
-    "OadrPoll": {m.Poll: events.poll},
+    "OadrPoll": {m.Poll: poll.poll},
 }
 
 

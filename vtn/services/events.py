@@ -11,8 +11,7 @@
 from __future__ import annotations
 
 from registry.events import DrEvent, EventDelivery, OptType
-from registry.port import SERVICE, Batch
-from registry.port_events import OptAnswer
+from registry.port import SERVICE, Batch, OptAnswer
 from vtn.codec import messages as m
 from vtn.services.base import Context, OadrError, log, ok, registered_ven
 from vtn.services.distribute import distribute

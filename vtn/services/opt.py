@@ -16,8 +16,7 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from registry.events import OptSchedule, OptType, OptWindow
-from registry.port import Batch
-from registry.port_events import OptAnswer
+from registry.port import Batch, OptAnswer
 from vtn.codec import messages as m
 from vtn.services.base import Context, OadrError, log, ok, registered_ven
 from vtn.services.events import answered_event

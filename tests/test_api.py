@@ -1,4 +1,4 @@
-"""Side API behaviour over real HTTP on loopback: discovery, PATCH, VENs, events, docs."""
+"""Side API behaviour over real HTTP on loopback: discovery, PATCH, VENs, the change log, docs."""
 
 from __future__ import annotations
 
@@ -216,7 +216,7 @@ async def test_der_read_and_patch_with_etag(api: Api) -> None:
     _, found = await api.get("/ders?q=cellar&near=52.6,13.5&radius_m=10")
     assert [d["device_id"] for d in found["items"]] == [ids["boiler-near"]]
     # and logged with the token subject as actor
-    _, log = await api.get(f"/events?kind=der.changed&device_id={ids['boiler-near']}")
+    _, log = await api.get(f"/log?kind=der.changed&device_id={ids['boiler-near']}")
     (entry,) = log["items"]
     assert entry["actor"] == "ops-bob" and entry["aggregator_id"] == "A1"
     assert entry["data"]["changes"]["device_name"] == {"from": "boiler-near",
@@ -284,19 +284,19 @@ async def test_stats_count_by_class_and_liveness(api: Api) -> None:
     assert a1["total"] == 4
 
 
-async def test_events_filter_and_continue_after_seq(api: Api) -> None:
+async def test_log_filter_and_continue_after_seq(api: Api) -> None:
     ids = await fleet(api)
     for i, name in enumerate(("boiler-near", "pv-roof", "boiler-near")):
         await api.patch(f"/ders/{ids[name]}", {"device_name": f"{name}-{i}"})
-    status, all_changes = await api.get("/events?kind=der.changed")
+    status, all_changes = await api.get("/log?kind=der.changed")
     assert status == 200 and len(all_changes["items"]) == 3
     seqs = [e["seq"] for e in all_changes["items"]]
     assert seqs == sorted(seqs)
-    _, page = await api.get(f"/events?kind=der.changed&after={seqs[0]}&limit=1")
+    _, page = await api.get(f"/log?kind=der.changed&after={seqs[0]}&limit=1")
     assert [e["seq"] for e in page["items"]] == [seqs[1]] and page["last_seq"] == seqs[1]
-    _, by_device = await api.get(f"/events?device_id={ids['pv-roof']}")
+    _, by_device = await api.get(f"/log?device_id={ids['pv-roof']}")
     assert [e["seq"] for e in by_device["items"]] == [seqs[1]]
-    _, other_kind = await api.get("/events?kind=ven.liveness")
+    _, other_kind = await api.get("/log?kind=ven.liveness")
     assert other_kind["items"] == []
 
 
@@ -322,10 +322,10 @@ async def test_sse_replays_after_last_event_id_then_streams_new_changes(api: Api
     ids = await fleet(api)
     for i in range(3):
         await api.patch(f"/ders/{ids['boiler-far']}", {"device_name": f"far-{i}"})
-    _, log = await api.get("/events?kind=der.changed")
+    _, log = await api.get("/log?kind=der.changed")
     seqs = [e["seq"] for e in log["items"]]
     headers = {**api.headers(), "Last-Event-ID": str(seqs[0])}
-    async with api.session.get(f"{api.base}/events/stream?kind=der.changed",
+    async with api.session.get(f"{api.base}/log/stream?kind=der.changed",
                                headers=headers) as r:
         assert r.status == 200 and r.headers["Content-Type"] == "text/event-stream"
         replay = await read_events(r, 2)
@@ -339,7 +339,7 @@ async def test_sse_replays_after_last_event_id_then_streams_new_changes(api: Api
 
 async def test_sse_stream_ends_when_the_server_stops(config: Config) -> None:
     async with api_server(config) as api:
-        r = await api.session.get(f"{api.base}/events/stream", headers=api.headers())
+        r = await api.session.get(f"{api.base}/log/stream", headers=api.headers())
         assert r.status == 200
         stopping = asyncio.create_task(api.served.stop())
         async with asyncio.timeout(10):
@@ -366,8 +366,8 @@ async def test_openapi_is_derived_from_the_query_and_patch_models(api: Api) -> N
                                               "marketplace_availability", "device_name",
                                               "location"}
     assert {"412", "403", "404", "401"} <= set(patch["responses"])
-    for path in ("/api/v1/vens", "/api/v1/vens/{ven_id}", "/api/v1/events",
-                 "/api/v1/events/stream", "/api/v1/stats"):
+    for path in ("/api/v1/vens", "/api/v1/vens/{ven_id}", "/api/v1/log",
+                 "/api/v1/log/stream", "/api/v1/stats"):
         assert "get" in doc["paths"][path]
 
 

@@ -135,14 +135,14 @@ async def get_ven(w: World, role: str, target: str) -> int:
     return status
 
 
-async def events(w: World, role: str, target: str) -> bool:
-    status, body = await w.api.get("/events?kind=der.test", role, **ROLES[role])
+async def log(w: World, role: str, target: str) -> bool:
+    status, body = await w.api.get("/log?kind=der.test", role, **ROLES[role])
     assert status == 200
     return w.ids[target] in {e["device_id"] for e in body["items"]}
 
 
-async def events_for_device(w: World, role: str, target: str) -> bool:
-    status, body = await w.api.get(f"/events?device_id={w.ids[target]}", role, **ROLES[role])
+async def log_for_device(w: World, role: str, target: str) -> bool:
+    status, body = await w.api.get(f"/log?device_id={w.ids[target]}", role, **ROLES[role])
     assert status == 200
     return bool(body["items"])
 
@@ -152,7 +152,7 @@ async def stream(w: World, role: str, target: str) -> bool:
     seen: list[str] = []
     headers = w.api.headers(role, **ROLES[role])
     async with w.api.session.get(
-        w.api.base + "/events/stream?kind=der.test", headers=headers
+        w.api.base + "/log/stream?kind=der.test", headers=headers
     ) as r:
         assert r.status == 200
         assert r.content_type == "text/event-stream"
@@ -225,9 +225,9 @@ MATRIX: list[tuple[str, Probe, dict[str, tuple[Any, Any]]]] = [
     ("PATCH /ders/{id} device_name", patch_name, RENAME),
     ("GET /vens", list_vens, VISIBLE),
     ("GET /vens/{id}", get_ven, READ),
-    ("GET /events", events, VISIBLE),
-    ("GET /events?device_id", events_for_device, VISIBLE),
-    ("GET /events/stream", stream, VISIBLE),
+    ("GET /log", log, VISIBLE),
+    ("GET /log?device_id", log_for_device, VISIBLE),
+    ("GET /log/stream", stream, VISIBLE),
     ("GET /views", list_views, VIEWS_SEEN),
     ("GET /views/{agg}/{name}", get_view, VIEW_READ),
     ("GET /views/{agg}/{name}/ders", view_ders, VIEW_DERS),
@@ -256,7 +256,7 @@ async def test_patch_of_foreign_der_changes_nothing_and_logs_nothing(world: Worl
     assert status == 404
     status, body = await world.api.get(f"/ders/{world.ids['foreign']}")
     assert status == 200 and body["availability"] is True and body["version"] == 1
-    status, body = await world.api.get("/events?kind=der.changed")
+    status, body = await world.api.get("/log?kind=der.changed")
     assert body["items"] == []
 
 
@@ -266,15 +266,15 @@ async def test_prosumer_sets_own_flags_and_the_change_is_attributed(world: World
         account_id="X1", subject="alice",
     )
     assert status == 200 and body["dr_availability"] is False
-    _, events = await world.api.get("/events?kind=der.changed", "prosumer", account_id="X1")
+    _, events = await world.api.get("/log?kind=der.changed", "prosumer", account_id="X1")
     assert [e["actor"] for e in events["items"]] == ["alice"]
     assert events["items"][0]["data"]["changes"] == {
         "dr_availability": {"from": True, "to": False}
     }
 
 
-ENDPOINTS = ["/ders", "/ders/x", "/vens", "/vens/x", "/events", "/events/stream", "/stats",
-             "/views", "/views/A1/dhw", "/views/A1/dhw/ders"]
+ENDPOINTS = ["/ders", "/ders/x", "/vens", "/vens/x", "/log", "/log/stream", "/stats",
+             "/events", "/events/x", "/opts", "/views", "/views/A1/dhw", "/views/A1/dhw/ders"]
 
 
 @pytest.mark.parametrize("path", ENDPOINTS)

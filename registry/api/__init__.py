@@ -2,7 +2,7 @@
 
 It runs as an aiohttp sub-application so its middlewares (bearer auth, problem+json)
 never touch the OpenADR endpoints. This module assembles the route table from one module
-per resource (``ders``, ``vens``, ``log``, ``stats``, ``views``); they share
+per resource (``ders``, ``vens``, ``events``, ``log``, ``stats``, ``views``); they share
 :mod:`registry.api.common` and never import this module.
 """
 
@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from registry.api import ders, log, stats, vens, views
+from registry.api import ders, events, log, stats, vens, views
 from registry.api.auth import AuthError, Verifier
-from registry.api.common import PRINCIPAL, STORE_KEY
+from registry.api.common import BODY_KEY, CLOCK_KEY, PRINCIPAL, STORE_KEY, BodyLimits
 from registry.api.errors import Handler, problems
 from registry.api.log import STOP
 from registry.api.models import Problem
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 PREFIX = "/api"
 PUBLIC = {PREFIX + "/v1/openapi.json", PREFIX + "/docs"}
 VERIFIER = web.AppKey("api.verifier", Verifier)
-RESOURCES = (ders, vens, log, stats, views)  # the order of the OpenAPI document
+RESOURCES = (ders, vens, events, log, stats, views)  # the order of the OpenAPI document
 
 
 def operations() -> list[Op]:
@@ -52,6 +52,8 @@ def mount_api(app: web.Application, vtn: Vtn) -> None:
     """Add /api/v1 (and /api/docs) to the VTN's aiohttp application."""
     api = web.Application(middlewares=[problems, bearer])
     api[STORE_KEY] = vtn.store
+    api[CLOCK_KEY] = vtn.ctx.clock
+    api[BODY_KEY] = BodyLimits(vtn.config.http.max_body_bytes, vtn.config.http.body_timeout_s)
     api[VERIFIER] = Verifier(vtn.config)  # keys are read once, here
     api[STOP] = asyncio.Event()
     ops = operations()

@@ -1,5 +1,6 @@
 """What every /api/v1 resource module shares: the request's store and principal (hence
-its scope), query-string parsing, JSON responses, DER items, and the problem+json errors.
+its scope), the VTN's clock, query-string parsing, bounded JSON bodies, JSON responses,
+DER items, and the problem+json errors.
 
 Resource modules import from here (and from :mod:`registry.api.models`), never from each
 other nor from :mod:`registry.api` itself, which assembles them.
@@ -7,7 +8,11 @@ other nor from :mod:`registry.api` itself, which assembles them.
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -19,15 +24,20 @@ from registry.discovery import Hit
 from registry.port import Scope, Store
 
 __all__ = [
+    "BODY_KEY",
+    "CLOCK_KEY",
     "PRINCIPAL",
     "STORE_KEY",
     "ApiError",
+    "BodyLimits",
     "der_item",
     "from_validation",
     "invalid",
     "json_response",
+    "now_of",
     "parse_query",
     "principal_of",
+    "read_json",
     "scope_of",
     "store_of",
 ]
@@ -36,7 +46,20 @@ PRINCIPAL: Any = (
     web.RequestKey("api.principal", Principal) if hasattr(web, "RequestKey") else "api.principal"
 )
 STORE_KEY = web.AppKey("api.store", object)
+CLOCK_KEY = web.AppKey("api.clock", object)  # the VTN's clock: () -> aware datetime
 M = TypeVar("M", bound=BaseModel)
+JSON_TYPES = ("application/json", "application/merge-patch+json")
+
+
+@dataclass(frozen=True, slots=True)
+class BodyLimits:
+    """``http.max_body_bytes`` and ``http.body_timeout_s`` of the configuration."""
+
+    max_bytes: int = 2 * 1024 * 1024
+    timeout_s: float = 30.0
+
+
+BODY_KEY = web.AppKey("api.body_limits", BodyLimits)
 
 
 def store_of(request: web.Request) -> Store:
@@ -50,6 +73,51 @@ def principal_of(request: web.Request) -> Principal:
 def scope_of(request: web.Request) -> Scope:
     """The caller's tenant scope: every store call gets it, filtering happens in the query."""
     return principal_of(request).scope
+
+
+def now_of(request: web.Request) -> datetime:
+    clock: Callable[[], datetime] | None = request.app.get(CLOCK_KEY)  # type: ignore[assignment]
+    return clock() if clock is not None else datetime.now(UTC)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+async def read_json(request: web.Request, max_bytes: int | None = None) -> Any:
+    """The request's JSON body, read here with a size limit (413, the connection closed)
+    and a time limit (408); NaN, Infinity, out-of-range numbers and nesting too deep to
+    decode are 400s, never a 500."""
+    if request.content_type not in JSON_TYPES:
+        raise ApiError(415, "unsupported media type", "send application/json")
+    limits = request.app.get(BODY_KEY) or BodyLimits()
+    limit = max_bytes or limits.max_bytes
+    too_large = ApiError(413, "payload too large", f"limit is {limit} bytes", close=True)
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    buf = bytearray()
+    try:
+        async with asyncio.timeout(limits.timeout_s):
+            async for chunk in request.content.iter_chunked(1 << 16):
+                buf += chunk
+                if len(buf) > limit:
+                    raise too_large
+    except TimeoutError:
+        raise ApiError(408, "request timeout", "the request body arrived too slowly",
+                       close=True) from None
+    try:
+        return json.loads(buf, parse_float=_finite, parse_constant=_no_constant)
+    except RecursionError:
+        raise invalid("body", "JSON nested too deeply") from None
+    except ValueError as exc:  # also bad UTF-8 and integers over 4300 digits
+        raise invalid("body", f"not JSON: {str(exc)[:200]}") from None
 
 
 def parse_query(model: type[M], request: web.Request, **override: Any) -> M:

@@ -20,9 +20,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class ApiError(Exception):
     def __init__(
         self, status: int, title: str, detail: str | None = None,
-        errors: list[FieldError] | None = None,
+        errors: list[FieldError] | None = None, *, close: bool = False,
     ) -> None:
         super().__init__(detail or title)
+        self.close = close  # the body was not read to its end: close the connection
         self.problem = Problem(
             title=title, status=status, detail=detail, errors=errors or []
         )
@@ -59,7 +60,10 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     try:
         return await handler(request)
     except ApiError as exc:
-        return problem_response(exc.problem)
+        response = problem_response(exc.problem)
+        if exc.close:
+            response.force_close()
+        return response
     except ValidationError as exc:
         return problem_response(from_validation(exc, "query").problem)
     except AuthError as exc:

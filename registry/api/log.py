@@ -1,6 +1,7 @@
-"""/api/v1/events: the change log, as pages and as Server-Sent Events.
+"""/api/v1/log: the change log, as pages and as Server-Sent Events (/api/v1/log/stream).
 
-(A later issue moves these URLs to /api/v1/log; the module already has that name.)
+(Until issue #14 these were /api/v1/events and /api/v1/events/stream; that path now
+belongs to demand-response events, registry.api.events.)
 
 The stream polls the store with the caller's scope every ``POLL_S``: that works the same
 with several VTN processes sharing one store, which an in-process commit hook would not.
@@ -26,7 +27,7 @@ POLL_S = 0.5
 KEEPALIVE_S = 15.0
 
 
-async def list_events(request: web.Request) -> web.Response:
+async def list_log(request: web.Request) -> web.Response:
     query = parse_query(LogQuery, request)
     entries = await store_of(request).find_log(query, scope_of(request))
     last = entries[-1].seq or query.after if entries else query.after
@@ -46,7 +47,7 @@ def frame(entry: LogEntry) -> bytes:
     return f"id: {entry.seq}\nevent: {entry.kind}\ndata: {data}\n\n".encode()
 
 
-async def stream_events(request: web.Request) -> web.StreamResponse:
+async def stream_log(request: web.Request) -> web.StreamResponse:
     query = parse_query(LogQuery, request)
     last_id = request.headers.get("Last-Event-ID")
     after = query.after
@@ -88,8 +89,8 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
 
 def operations() -> list[Op]:
     return [
-        Op("GET", "/v1/events", list_events, "Event log", query=LogQuery, response=EventList),
-        Op("GET", "/v1/events/stream", stream_events, "Event log as Server-Sent Events",
+        Op("GET", "/v1/log", list_log, "Change log", query=LogQuery, response=EventList),
+        Op("GET", "/v1/log/stream", stream_log, "Change log as Server-Sent Events",
            query=LogQuery, sse=True,
            description="Each event has id = seq and event = kind; reconnect with "
            "Last-Event-ID to resume. Comments (': keep-alive') keep idle streams open."),

@@ -25,7 +25,10 @@ ERROR_TEXT = {
     404: "Not found (or not visible to the caller)",
     412: "If-Match does not match the current version",
     409: "Conflicts with the current state",
+    408: "The request body arrived too slowly",
+    413: "Request body over the limit",
     415: "Unsupported content type",
+    428: "If-Match is required",
 }
 
 
@@ -41,6 +44,7 @@ class Op:
     path_params: dict[str, str] = field(default_factory=dict)
     errors: tuple[int, ...] = ()
     etag: bool = False
+    if_match_required: bool = False  # PATCH without If-Match is a 428
     sse: bool = False
     description: str = ""
     status: int = 200  # success status (201 created, 204 no content)
@@ -87,7 +91,7 @@ def _operation(
         params += _query_params(op.query, refs[(op.query, "validation")], schemas)
     if op.etag and op.method == "PATCH":
         params.append({
-            "name": "If-Match", "in": "header", "required": False,
+            "name": "If-Match", "in": "header", "required": op.if_match_required,
             "schema": {"type": "string"}, "description": "ETag from GET",
         })
     if op.sse:

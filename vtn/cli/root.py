@@ -14,6 +14,7 @@ from vtn.cli.api import token_group
 from vtn.cli.certs import certs_group
 from vtn.cli.demo import demo
 from vtn.cli.ders import ders
+from vtn.cli.events import events_group
 from vtn.cli.log import log_group
 from vtn.cli.serve import serve
 from vtn.cli.store import export_cmd, import_cmd, store_group
@@ -23,7 +24,8 @@ from vtn.cli.views import views_group
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
-def main(verbose: bool) -> None:
+@click.option("--debug", is_flag=True, help="Show the traceback of a failing command.")
+def main(verbose: bool, debug: bool) -> None:
     """Asynchronous OpenADR 2.0b VTN with an embedded DER registry."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -33,5 +35,5 @@ def main(verbose: bool) -> None:
 
 
 for command in (serve, demo, vens, ders, log_group, certs_group, token_group, store_group,
-                export_cmd, import_cmd, views_group):
+                export_cmd, import_cmd, views_group, events_group):
     main.add_command(command)

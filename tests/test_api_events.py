@@ -434,6 +434,12 @@ async def test_the_old_log_url_now_serves_dr_events(world: World) -> None:
     assert len(log["items"]) == 1 and "last_seq" in log
     status, body, _ = await world.send("GET", "/events")
     assert status == 200 and body == {"items": [], "next_cursor": None}
+    status, body, _ = await world.send("GET", "/log?after=" + "9" * 31)
+    assert status == 400 and body["errors"][0]["field"] == "after"
+    for last_id in ("9" * 31, "9" * 5000, "\u00b2"):
+        status, body, _ = await world.send("GET", "/log/stream",
+                                           headers={"Last-Event-ID": last_id})
+        assert status == 400 and body["errors"][0]["field"] == "Last-Event-ID"
 
 
 async def test_openapi_documents_the_event_routes(world: World) -> None:

@@ -25,10 +25,18 @@ from registry.models import LogEntry
 STOP = web.AppKey("api.sse_stop", asyncio.Event)
 POLL_S = 0.5
 KEEPALIVE_S = 15.0
+MAX_SEQ = 2**63 - 1  # the stores' integer range: a larger after= matches nothing, not a 500
+
+
+def _log_query(request: web.Request) -> LogQuery:
+    query = parse_query(LogQuery, request)
+    if query.after > MAX_SEQ:
+        raise invalid("after", f"must be at most {MAX_SEQ}")
+    return query
 
 
 async def list_log(request: web.Request) -> web.Response:
-    query = parse_query(LogQuery, request)
+    query = _log_query(request)
     entries = await store_of(request).find_log(query, scope_of(request))
     last = entries[-1].seq or query.after if entries else query.after
     headers = {}
@@ -48,11 +56,13 @@ def frame(entry: LogEntry) -> bytes:
 
 
 async def stream_log(request: web.Request) -> web.StreamResponse:
-    query = parse_query(LogQuery, request)
+    query = _log_query(request)
     last_id = request.headers.get("Last-Event-ID")
     after = query.after
     if last_id is not None:
-        if not last_id.strip().isdigit():
+        last_id = last_id.strip()
+        if not (last_id.isascii() and last_id.isdigit() and len(last_id) < 20
+                and int(last_id) <= MAX_SEQ):
             raise invalid("Last-Event-ID", "must be a sequence number")
         after = int(last_id)
     scope, store, stop = scope_of(request), store_of(request), request.app[STOP]

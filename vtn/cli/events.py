@@ -51,6 +51,7 @@ def seconds(text: str, option: str) -> float:
 def start_time(text: str, now: datetime) -> datetime:
     """``now``, ``+10m`` (relative), or ISO 8601 (without a zone: UTC)."""
     text = text.strip()
+    now = now.replace(microsecond=0)
     if text == "now":
         return now
     if text.startswith("+"):
@@ -272,7 +273,7 @@ def events_list(ctx: click.Context, config_path: str | None, data_dir: Path | No
                   "priority", "aggregator")
     for e in rows:
         table.add_row(
-            e["event_id"], e["program"], e["status_now"], e["dtstart"],
+            e["event_id"], e["program"], e["status_now"], e["dtstart"][:19],
             f"{e['duration_s']:g} s", str(e["modification_number"]),
             ", ".join(s["signal_name"] for s in e["signals"]),
             "-" if e["priority"] is None else str(e["priority"]), e["aggregator_id"] or "-",

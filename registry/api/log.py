@@ -18,7 +18,7 @@ from aiohttp import web
 from multidict import MultiDict
 
 from registry.api.common import invalid, json_response, parse_query, scope_of, store_of
-from registry.api.models import EventList, LogQuery
+from registry.api.models import LogList, LogQuery
 from registry.api.openapi import Op
 from registry.models import LogEntry
 
@@ -99,7 +99,7 @@ async def stream_log(request: web.Request) -> web.StreamResponse:
 
 def operations() -> list[Op]:
     return [
-        Op("GET", "/v1/log", list_log, "Change log", query=LogQuery, response=EventList),
+        Op("GET", "/v1/log", list_log, "Change log", query=LogQuery, response=LogList),
         Op("GET", "/v1/log/stream", stream_log, "Change log as Server-Sent Events",
            query=LogQuery, sse=True,
            description="Each event has id = seq and event = kind; reconnect with "

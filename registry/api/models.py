@@ -19,8 +19,8 @@ __all__ = [
     "DerList",
     "DerPatch",
     "DiscoveryQuery",
-    "EventList",
     "FieldError",
+    "LogList",
     "LogQuery",
     "Problem",
     "Stats",
@@ -70,7 +70,7 @@ class VenDetail(VenOut):
     ders: list[Der] = Field(description="its DERs visible to the caller (at most 1000)")
 
 
-class EventList(Out):
+class LogList(Out):
     items: list[LogEntry]
     last_seq: int = Field(description="pass as after= to continue")
 

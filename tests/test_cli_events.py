@@ -40,10 +40,11 @@ async def commit(config: Config, batch: Batch) -> None:
 @pytest.fixture
 def vtn_cli(config: Config) -> Any:
     runner = CliRunner()
+    env = {"VTN_STORE_URL": config.store.url} if config.store.url else {}  # TEST_STORE=mongo
 
     def invoke(*args: str, ok: bool = True) -> Result:
         result = runner.invoke(cli, [*args[:2], "--data-dir", str(config.data_dir), *args[2:]]
-                               if args[0] == "events" else list(args))
+                               if args[0] == "events" else list(args), env=env)
         if ok:
             assert result.exit_code == 0, (result.output, result.exception)
         return result

@@ -392,6 +392,7 @@ async def test_list_filters_and_pages(world: World) -> None:
     assert [e["event_id"] for e in rest["items"]] == ["ev-3"] and rest["next_cursor"] is None
     for query, field in (("?status=soon", "status"), ("?limit=0", "limit"),
                          ("?from=yesterday", "from"), ("?kind=der.changed", "kind"),
+                         ("?to=0001-01-01T00:00:00%2B14:00", "to"),
                          ("?cursor=a/b", "cursor")):
         status, body, _ = await world.send("GET", "/events" + query)
         assert status == 400 and body["errors"][0]["field"] == field, (query, body)
@@ -426,6 +427,8 @@ async def test_opt_schedules_stay_in_scope(world: World) -> None:
     assert body["items"] == []
     status, body = await opts("")
     assert status == 400 and body["errors"][0]["field"] == "ven_id"
+    status, body = await opts("?at=0001-01-01T00:00:00%2B14:00")
+    assert status == 400 and body["errors"][0]["field"] == "at"
 
 
 async def test_the_old_log_url_now_serves_dr_events(world: World) -> None:

@@ -53,6 +53,15 @@ def _dtstart(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC)
 
 
+def _query_time(value: datetime | None) -> datetime | None:
+    """A time in a query: any sane one (converting year 1 at +14:00 to UTC would fail)."""
+    if value is None:
+        return None
+    if not datetime(1900, 1, 1, tzinfo=UTC) <= value < datetime(9000, 1, 1, tzinfo=UTC):
+        raise ValueError("must lie between 1900 and 9000")
+    return value.astimezone(UTC)
+
+
 def _check_signals(signals: list[EventSignal], duration_s: float | None) -> list[EventSignal]:
     """Every signal's intervals add up to the event's duration (default: the first's)."""
     total = signals[0].total_s if duration_s is None else duration_s
@@ -195,6 +204,11 @@ class EventListQuery(BaseModel):
     def _comma_list(cls, value: Any) -> Any:
         return _split(value)
 
+    @field_validator("from_", "to")
+    @classmethod
+    def _sane(cls, value: datetime | None) -> datetime | None:
+        return _query_time(value)
+
 
 class EventDetailQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -210,6 +224,11 @@ class OptsQuery(BaseModel):
                                description="this VEN's schedules (required without at)")
     at: AwareDatetime | None = Field(None, description="schedules with a window containing it")
     opt_type: OptType | None = None
+
+    @field_validator("at")
+    @classmethod
+    def _sane(cls, value: datetime | None) -> datetime | None:
+        return _query_time(value)
 
 
 # --- responses ---------------------------------------------------------------------------

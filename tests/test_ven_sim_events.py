@@ -105,9 +105,9 @@ def simple(level: float) -> m.EventSignal:
                          [m.SignalInterval(timedelta(hours=1), level)], current_value=level)
 
 
-def usable_der(kind: Kind, capacity: float, n: int = 1) -> Der:
-    """A DER of ``kind`` online and not overridden around T0 (seeds tried in order)."""
-    t0 = T0.timestamp()
+def usable_der(kind: Kind, capacity: float, n: int = 1, around: datetime = T0) -> Der:
+    """A DER of ``kind`` not busy around ``around`` (seeds tried in order)."""
+    t0 = around.timestamp()
     for seed in range(1, 1000):
         der = Der(kind, f"{kind.key}-{n}", capacity, seed)
         if all(der_busy(der, t0 + dt, LON) is None for dt in range(-1800, 1801, 300)):
@@ -164,6 +164,7 @@ async def stand_in() -> AsyncIterator[Callable[[Osb], tuple[StandIn, Run]]]:
             raise AssertionError("condition not reached")
 
         run.stats = link.stats  # type: ignore[attr-defined]
+        run.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
 
         return vtn, run  # type: ignore[return-value]
 
@@ -418,3 +419,52 @@ def test_the_live_view_and_summary_show_event_counters() -> None:
     text = console.export_text()
     assert "events 3" in text and "opt-in 2" in text and "opt schedules 1" in text
     assert stats.to_dict()["events"]["opt_outs"] == 1
+
+
+async def test_openleadr_clients_make_the_same_decision_and_follow_the_event(
+        stand_in) -> None:  # type: ignore[no-untyped-def]
+    from openleadr.messaging import parse_message
+
+    from ven_sim.olclient import make_client
+
+    now = datetime.now(UTC)  # openleadr runs on the wall clock
+    ders = (usable_der(WATER_HEATER, 3000.0, around=now), usable_der(LIGHTING, 300.0,
+                                                                     around=now))
+    osb = Osb("osb-ol", (52.5, LON), ders)
+    vtn, run = await stand_in(osb)
+    stats = Stats()
+    client = make_client(osb, run.url, stats, 60.0)  # type: ignore[attr-defined]
+    client.ven_id = VEN_ID
+    handler = client.on_event.__self__
+    busy_id = next(f"ev-{i}" for i in range(1000)
+                   if household_busy(name_seed("osb-ol"), f"ev-{i}"))
+    free_id = next(f"ev-{i}" for i in range(1000)
+                   if not household_busy(name_seed("osb-ol"), f"ev-{i}"))
+    ev_in = event(free_id, m.EventSignal(
+        "LOAD_CONTROL", "x-loadControlCapacity", "s",
+        [m.SignalInterval(timedelta(hours=1), 0.0)]))
+    ev_in.dtstart = now - timedelta(minutes=5)
+    ev_out = event(busy_id, simple(2))
+    ev_out.dtstart = now - timedelta(minutes=5)
+    try:
+        _, payload = parse_message(encode(distribute("dist-ol", ev_in, ev_out)))
+        await client._on_event(payload)  # openleadr's own path: handlers, oadrCreatedEvent
+        for task in list(handler.tasks):
+            await task
+    finally:
+        await client.client_session.close()
+    [created] = vtn.of(m.CreatedEvent)
+    assert [(r.event_id, r.opt_type) for r in created.event_responses] == [
+        (free_id, "optIn"), (busy_id, "optOut")]
+    opts = vtn.of(m.CreateOpt)  # one per DER: openleadr writes one eiTarget per target
+    assert sorted(r for o in opts for r in o.resource_ids) == sorted(
+        d.resource_id for d in ders)
+    assert all(o.opt_type == "optOut" and o.availability == [
+        (ev_out.dtstart, timedelta(hours=1))] for o in opts)
+    assert not vtn.invalid
+    assert stats.to_dict()["events"] == {"received": 2, "opt_ins": 1, "opt_outs": 1,
+                                         "opt_schedules": 2}
+    # the usage readers follow the opted-in capacity-0 event: disconnected
+    readers = [c for r in client.reports for c in [client.report_callbacks.get(
+        (r.report_specifier_id, d.r_id)) for d in r.report_descriptions] if c]
+    assert readers and all(read() == 0.0 for read in readers)

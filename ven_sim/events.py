@@ -241,6 +241,19 @@ class OsbEvents:
         self.live = [h for h in held.values() if h.effective]
         return out
 
+    def hold(self, ders: Sequence[Der], lon: float, ev: m.Event, wall: float,
+             ven_id: str) -> tuple[Held, m.CreateOpt | None]:
+        """Take one event (openleadr hands them over one by one): decided afresh, held
+        in place of an older version; events settled before ``wall`` are let go."""
+        old = self.held.get(ev.event_id)
+        h, opt = self.decide(ders, lon, ev, wall, ven_id)
+        if old is not None and h.cancelled:
+            h.opt = old.opt
+        self.held = {k: v for k, v in self.held.items() if v.settle > wall}
+        self.held[ev.event_id] = h
+        self.live = [x for x in self.held.values() if x.effective]
+        return h, opt
+
     def powers(self, ders: Sequence[Der], lon: float, t: float) -> list[float] | None:
         """Every DER's power at ``t`` with the events applied; None when none applies."""
         live = [h for h in self.live if h.start <= t < h.settle]

@@ -1,5 +1,6 @@
 """The VTN's listening socket: the OpenADR hot path (lean_http) in front of the aiohttp
-application, which serves everything else (API, health, unusual HTTP)."""
+application, which serves everything else (API, health, unusual HTTP); the connection cap
+and the header deadline apply to both."""
 
 from __future__ import annotations
 
@@ -29,11 +30,10 @@ class HttpSite:
         await self.runner.setup()
         aiohttp_server = self.runner.server
         assert aiohttp_server is not None
-        if self.vtn.config.http.fast_path:
-            self.lean = LeanServer(self.vtn, aiohttp_server)
-            factory: Any = self.lean
-        else:
-            factory = aiohttp_server
+        # always in front: with fast_path = false it hands every connection to aiohttp at
+        # once and only keeps the header deadline and the connection cap
+        self.lean = LeanServer(self.vtn, aiohttp_server)
+        factory: Any = self.lean
         self.server = await asyncio.get_running_loop().create_server(
             factory, self.host, self.port, ssl=self.ssl_context,
             reuse_port=self.reuse_port or None, backlog=1024,

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from registry.port import StoreError
-from vtn.codec import MalformedXml, SchemaInvalid, decode, encode
+from vtn.codec import MalformedXml, SchemaInvalid, conformance, decode, encode
 from vtn.codec import messages as m
 from vtn.security.guard import SignatureGuard
 from vtn.services import events, registration, reports
@@ -143,10 +143,9 @@ class Engine:
         handlers = SERVICES.get(service)
         if handlers is None:
             return problem(404, "unknown OpenADR service", service)
+        canonical = canonical_poll(body) if service == "OadrPoll" else None
         try:
-            msg = (canonical_poll(body) if service == "OadrPoll" else None) or decode(
-                body, validate=self.ctx.config.codec.validate_inbound
-            )
+            msg = canonical or decode(body, validate=self.ctx.config.codec.validate_inbound)
         except SchemaInvalid as exc:
             reply = error_reply(
                 self.ctx, exc.message_name, m.INVALID_DATA, f"schema: {exc.detail}",
@@ -162,6 +161,10 @@ class Engine:
         try:
             if handler is None:
                 raise OadrError(m.INVALID_DATA, f"{name} is not accepted on {service}")
+            if not canonical:  # our own oadrPoll encoding declares 2.0b
+                version_problem = conformance.schema_version_problem(body)
+                if version_problem is not None:
+                    raise OadrError(m.COMPLIANCE_ERROR, version_problem)
             sign_reply, refusal = await self.signatures.check(msg, body, fingerprint)
             if refusal is not None:
                 raise refusal

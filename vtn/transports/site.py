@@ -11,6 +11,8 @@ from typing import Any
 from aiohttp import web
 
 from vtn.app import Vtn
+from vtn.security.checks import warn_at_startup
+from vtn.transports import errlog
 from vtn.transports.http import build_app
 from vtn.transports.lean_http import LeanServer
 
@@ -21,12 +23,14 @@ class HttpSite:
         reuse_port: bool = False, manage_lifecycle: bool = True, **runner_options: Any,
     ) -> None:
         self.vtn, self.host, self.port = vtn, host, port
+        errlog.install()  # malformed requests: one line each, rate limited
         self.ssl_context, self.reuse_port = ssl_context, reuse_port
         self.runner = web.AppRunner(build_app(vtn, manage_lifecycle), **runner_options)
         self.lean: LeanServer | None = None
         self.server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
+        warn_at_startup(self.vtn.config)
         await self.runner.setup()
         aiohttp_server = self.runner.server
         assert aiohttp_server is not None

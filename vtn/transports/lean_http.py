@@ -145,6 +145,7 @@ class LeanProtocol(asyncio.Protocol):
         self.aiohttp: Any = None  # aiohttp's protocol, once it owns the connection
         self.last_active = 0.0
         self.head_started = True  # the first request's head is awaited from the start
+        self.in_body = False  # the current request's body is being read
         self.head_timer: asyncio.TimerHandle | None = None
         self.body_timer: asyncio.TimerHandle | None = None
         self._fingerprint: str | None | bool = False  # False: not looked up yet
@@ -208,7 +209,11 @@ class LeanProtocol(asyncio.Protocol):
         if self.begun == self.completed and not self.handoff:
             self.raw.clear()  # at a message boundary: nothing before it is needed
             self.begun = self.completed = 0
-        self.arm_head_timer()
+        if self.head_started:
+            self.arm_head_timer()
+        if self.in_body and self.body_timer is None and not self.handoff:
+            self.body_timer = asyncio.get_running_loop().call_later(
+                self.server.body_timeout, self.body_too_slow)
         if self.transport is not None and (
             len(self.queue) >= MAX_QUEUED or len(self.raw) > self.server.limit + MAX_HEAD
         ):
@@ -273,15 +278,15 @@ class LeanProtocol(asyncio.Protocol):
                 or len(length) > 12 or int(length) > server.limit):
             raise HandOff  # aiohttp answers 413 (with lingering) or reads an unsized body
         self._service = service.decode()
-        if int(length) and self.body_timer is None:
-            self.body_timer = asyncio.get_running_loop().call_later(
-                server.body_timeout, self.body_too_slow)
+        self.in_body = True  # a body timer is armed if this read ends inside it
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
 
     def on_message_complete(self) -> None:
-        self._cancel_body_timer()
+        self.in_body = False
+        if self.body_timer is not None:
+            self._cancel_body_timer()
         self.completed += 1
         keep = self.parser.should_keep_alive()
         self.queue.append(Request(self._service, self._headers, b"".join(self._body), keep))

@@ -81,4 +81,5 @@ class Vtn:
         try:
             await liveness.flush_contacts(self.ctx)
         finally:
+            self.engine.close()  # its decode and signature worker threads
             await self.store.close()

@@ -49,8 +49,7 @@ async def test_polls_are_answered_while_a_large_report_is_decoded(
     poll = encode(m.Poll(ven_id=other.ven_id))
     async with aiohttp.ClientSession() as s:
         large = asyncio.create_task(post(s, f"{served.url}/EiReport", big))
-        while not started.is_set():
-            await asyncio.sleep(0.01)
+        assert await asyncio.to_thread(started.wait, 10)
         answered = []
         for _ in range(5):  # another VEN polls, keeps being answered
             reply = await post(s, f"{served.url}/OadrPoll", poll)

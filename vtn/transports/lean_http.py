@@ -24,14 +24,13 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from email.utils import formatdate
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 import httptools
 
 from vtn.security import tls
 from vtn.services.dispatch import Reply, problem
+from vtn.transports.wire import BUSY_REPLY, message_start, response_bytes
 
 if TYPE_CHECKING:
     from vtn.app import Vtn
@@ -45,35 +44,21 @@ IDLE_TIMEOUT_S = 75.0  # an idle keep-alive connection is closed after this
 LINGER_S = 2.0  # after a closing error reply, read and discard this long (client sees it)
 XML_TYPES = {b"application/xml", b"text/xml"}
 _HANDOFF_HEADERS = {b"transfer-encoding", b"expect", b"upgrade"}
-_REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
-_date = [0, b""]
-BUSY_REPLY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
-              b"Content-Length: 29\r\nRetry-After: 5\r\nConnection: close\r\n\r\n"
-              b"too many connections, retry\n")
-
-
-def http_date() -> bytes:
-    now = int(time.time())
-    if now != _date[0]:
-        _date[0], _date[1] = now, formatdate(now, usegmt=True).encode()
-    return _date[1]  # type: ignore[return-value]
-
-
-def response_bytes(reply: Reply, close: bool = False) -> bytes:
-    ctype = reply.content_type.encode()
-    if ctype.startswith(b"application/problem+json"):
-        ctype += b"; charset=utf-8"
-    return b"".join((
-        b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nDate: %s\r\n"
-        % (reply.status, _REASONS.get(reply.status, b"Unknown"), ctype, len(reply.body),
-           http_date()),
-        b"Server: oadr-vtn\r\nConnection: close\r\n\r\n" if close else b"Server: oadr-vtn\r\n\r\n",
-        reply.body,
-    ))
-
-
 class HandOff(Exception):
     """Raised inside a parser callback: this request is not ours, stop parsing."""
+
+
+class BadHead(Exception):
+    """Raised inside a parser callback: llhttp accepts this head, aiohttp's parser (with
+    its limits) refuses it, so it is bad HTTP like a parse error (see bad_http)."""
+
+
+# what aiohttp's request parser refuses beyond llhttp (aiohttp/_http_parser.pyx)
+AIOHTTP_MAX_LINE = 8190  # request line; header name + value
+AIOHTTP_MAX_HEADERS = 128
+SINGLETONS = frozenset({b"content-length", b"content-location", b"content-range",
+                        b"content-type", b"etag", b"host", b"max-forwards", b"server",
+                        b"transfer-encoding", b"user-agent"})
 
 
 class Request:
@@ -83,35 +68,6 @@ class Request:
                  keep_alive: bool) -> None:
         self.service, self.headers, self.body, self.keep_alive = (
             service, headers, body, keep_alive)
-
-
-class _Counter:
-    """Parser callbacks that only count message starts (see message_start)."""
-
-    def __init__(self) -> None:
-        self.begun = 0
-
-    def on_message_begin(self) -> None:
-        self.begun += 1
-
-
-def message_start(raw: bytes | bytearray, index: int) -> int:
-    """Offset in ``raw`` (which starts at a message boundary) of the first byte of message
-    number ``index``: the shortest prefix in which llhttp sees index + 1 messages begin.
-    Only needed when a pipelined request after served ones goes to aiohttp (rare)."""
-    lo, hi = 1, len(raw)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        counter = _Counter()
-        try:
-            httptools.HttpRequestParser(counter).feed_data(bytes(raw[:mid]))
-        except httptools.HttpParserError:
-            pass  # an error in message ``index`` itself comes after its first byte
-        if counter.begun > index:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo - 1
 
 
 class _Tap:
@@ -151,6 +107,9 @@ class LeanProtocol(asyncio.Protocol):
         self._fingerprint: str | None | bool = False  # False: not looked up yet
         self._url = b""
         self._headers: dict[bytes, bytes] = {}
+        self._seen: set[bytes] = set()  # header names past MAX_HEADERS (not kept)
+        self._count = 0
+        self._foreign = False  # served by aiohttp (decided when the head is complete)
         self._size = 0
         self._service = ""
         self._body: list[bytes] = []
@@ -202,10 +161,9 @@ class LeanProtocol(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             self.handoff = True
         except httptools.HttpParserError as exc:
-            if isinstance(exc.__context__, HandOff):  # raised by one of our callbacks
-                self.handoff = True
-            else:
-                self.bad_http(before)
+            # not ours (HandOff), or bad HTTP (llhttp's error, BadHead): aiohttp answers
+            del exc
+            self.bad_http(before)
         if self.begun == self.completed and not self.handoff:
             self.raw.clear()  # at a message boundary: nothing before it is needed
             self.begun = self.completed = 0
@@ -221,9 +179,10 @@ class LeanProtocol(asyncio.Protocol):
         self.pump()
 
     def bad_http(self, before: int) -> None:
-        """Bad HTTP (including data after Connection: close): aiohttp answers it. Like
-        aiohttp, whose parser loses the requests it completed in the same read, the
-        requests completed in this read go along (aiohttp then answers one 400)."""
+        """A request aiohttp must answer (not ours, or bad HTTP, including data after
+        Connection: close). The requests completed in this same read go along, unserved:
+        aiohttp's parser, which loses the requests it completed in a read that ends in a
+        parse error, then answers exactly as if it had had the connection all along."""
         for _ in range(self.completed - before):
             self.queue.pop()
         self.completed = before
@@ -250,30 +209,50 @@ class LeanProtocol(asyncio.Protocol):
         self.begun += 1
         self.head_started = True
         self._url, self._headers, self._size, self._body = b"", {}, 0, []
+        self._count, self._foreign = 0, False
+        if self._seen:
+            self._seen = set()
 
     def on_url(self, url: bytes) -> None:
         self._url += url
         self._size += len(url)
-        if self._size > MAX_HEAD:
-            raise HandOff
+        if len(self._url) > AIOHTTP_MAX_LINE:
+            raise BadHead
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._size += len(name) + len(value) + 4
+        self._count += 1
+        if self._count > AIOHTTP_MAX_HEADERS or len(name) + len(value) > AIOHTTP_MAX_LINE:
+            raise BadHead
         name = name.lower()
-        if (self._size > MAX_HEAD or len(self._headers) >= MAX_HEADERS
-                or name in self._headers or name in _HANDOFF_HEADERS):
-            raise HandOff  # aiohttp applies its limits (and rejects repeated singletons)
-        self._headers[name] = value
+        if name in self._headers or name in self._seen:
+            if name in SINGLETONS:
+                raise BadHead
+            self._foreign = True
+        elif len(self._headers) < MAX_HEADERS:
+            self._headers[name] = value
+        else:
+            self._seen.add(name)
+            self._foreign = True
+        if name in _HANDOFF_HEADERS:
+            self._foreign = True
 
     def on_headers_complete(self) -> None:
         self.head_done()
         parser, server, headers = self.parser, self.server, self._headers
         url = self._url
-        if (parser.get_method() != b"POST" or parser.get_http_version() != "1.1"
-                or not url.startswith(server.prefix) or not headers.get(b"host")):
+        version = parser.get_http_version()
+        if version == "1.1" and b"host" not in headers and b"host" not in self._seen:
+            raise BadHead
+        if (self._foreign or self._size > MAX_HEAD or parser.get_method() != b"POST"
+                or version != "1.1" or not url.startswith(server.prefix)
+                or not headers.get(b"host")):
             raise HandOff
         service = url[len(server.prefix):]
         length = headers.get(b"content-length", b"")
+        ctype = headers.get(b"content-type", b"").partition(b";")[0].strip().lower()
+        if ctype not in XML_TYPES:
+            raise HandOff  # aiohttp answers 415 before reading the body (and then lingers)
         if (not service.isalpha() or not service.isascii() or not length.isdigit()
                 or len(length) > 12 or int(length) > server.limit):
             raise HandOff  # aiohttp answers 413 (with lingering) or reads an unsized body
@@ -306,16 +285,10 @@ class LeanProtocol(asyncio.Protocol):
             self.hand_off()
 
     async def serve(self, req: Request) -> None:
-        try:
-            ctype = req.headers.get(b"content-type", b"").partition(b";")[0].strip().lower()
-            if ctype not in XML_TYPES:
-                reply = problem(
-                    415, "unsupported media type", "OpenADR payloads are application/xml"
-                )
-            else:
-                reply = await self.server.vtn.engine.handle(
-                    req.service, req.body, self.fingerprint(req.headers)
-                )
+        try:  # (a content type other than XML went to aiohttp: 415)
+            reply = await self.server.vtn.engine.handle(
+                req.service, req.body, self.fingerprint(req.headers)
+            )
         except Exception:  # the engine answers every error itself; this is a last resort
             log.exception("unexpected error on the OpenADR fast path")
             reply = problem(500, "internal error", "see the VTN log")

@@ -11,6 +11,7 @@ can always stop promptly.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 from aiohttp import web
@@ -19,11 +20,13 @@ from multidict import MultiDict
 from registry.api.common import invalid, json_response, parse_query, scope_of, store_of
 from registry.api.models import EventList, LogQuery
 from registry.api.openapi import Op
+from registry.limits import MAX_INT64
 from registry.models import LogEntry
 
 STOP = web.AppKey("api.sse_stop", asyncio.Event)
 POLL_S = 0.5
 KEEPALIVE_S = 15.0
+SEQ = re.compile("[0-9]{1,19}")
 
 
 async def list_events(request: web.Request) -> web.Response:
@@ -51,8 +54,8 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     last_id = request.headers.get("Last-Event-ID")
     after = query.after
     if last_id is not None:
-        if not last_id.strip().isdigit():
-            raise invalid("Last-Event-ID", "must be a sequence number")
+        if not SEQ.fullmatch(last_id.strip()) or int(last_id) > MAX_INT64:
+            raise invalid("Last-Event-ID", "must be a sequence number")  # before the stream
         after = int(last_id)
     scope, store, stop = scope_of(request), store_of(request), request.app[STOP]
     resp = web.StreamResponse(

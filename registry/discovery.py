@@ -28,7 +28,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from registry.limits import MAX_INT64, bounded_time, storable_scalar
+from registry.limits import MAX_INT64, bounded_list, bounded_time, storable_scalar
 from registry.models import Der, DeviceClass, DeviceType, Liveness, Location
 
 EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG)
@@ -69,12 +69,13 @@ _LIST_FIELDS = (
 
 
 def _split(value: Any) -> Any:
-    """Query strings carry lists comma-separated (OpenAPI style=form, explode=false)."""
+    """Query strings carry lists comma-separated (OpenAPI style=form, explode=false);
+    at most MAX_LIST_ITEMS values per list (registry.limits)."""
     if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip() != ""]
+        return bounded_list([v.strip() for v in value.split(",") if v.strip() != ""])
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return [p for v in value for p in _split(v)]
-    return value
+        return bounded_list([p for v in value for p in _split(v)])
+    return bounded_list(value)
 
 
 def _check_point(lat: float, lon: float) -> None:

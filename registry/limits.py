@@ -14,8 +14,19 @@ from typing import Any
 from pydantic_core import PydanticCustomError
 
 MAX_INT64 = 2**63 - 1  # SQLite INTEGER and BSON int64
+MAX_LIST_ITEMS = 1000  # values per list filter (ven_id=..., device_class=..., kind=...)
 MAX_JSON_DEPTH = 32  # nesting of a JSON request body
 MIN_TIME = datetime(1970, 1, 1, tzinfo=UTC)  # earliest updated_since
+
+
+def bounded_list(value: Any) -> Any:
+    """A list filter of at most MAX_LIST_ITEMS values (before further validation)."""
+    if isinstance(value, list) and len(value) > MAX_LIST_ITEMS:
+        raise PydanticCustomError(
+            "too_long", "at most {max} values per list filter, got {n}",
+            {"max": MAX_LIST_ITEMS, "n": len(value)},
+        )
+    return value
 
 
 def bounded_time(value: datetime | None) -> datetime | None:

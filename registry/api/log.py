@@ -11,6 +11,7 @@ can always stop promptly.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 
@@ -22,7 +23,9 @@ from registry.api.models import EventList, LogQuery
 from registry.api.openapi import Op
 from registry.limits import MAX_INT64
 from registry.models import LogEntry
+from registry.port import StoreUnavailable
 
+log = logging.getLogger(__name__)
 STOP = web.AppKey("api.sse_stop", asyncio.Event)
 POLL_S = 0.5
 KEEPALIVE_S = 15.0
@@ -86,6 +89,8 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
                 pass
     except ConnectionResetError:  # the client went away
         pass
+    except StoreUnavailable as exc:  # already streaming: end it, the client reconnects
+        log.warning("event stream ended, store unavailable: %s", exc)
     return resp
 
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from registry.api.auth import Principal
 from registry.api.errors import ApiError, from_validation, invalid
 from registry.discovery import Hit
+from registry.limits import MAX_JSON_DEPTH, too_deep
 from registry.port import Scope, Store
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "json_response",
     "parse_query",
     "principal_of",
+    "read_json",
     "scope_of",
     "store_of",
 ]
@@ -63,6 +65,18 @@ def parse_query(model: type[M], request: web.Request, **override: Any) -> M:
         return model.model_validate(raw)
     except ValidationError as exc:
         raise from_validation(exc, "query") from exc
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body as JSON; 400 (field ``body``) if it is not JSON or nests deeper
+    than MAX_JSON_DEPTH (the parser would hit the recursion limit first)."""
+    try:
+        body = json.loads(await request.read())
+    except (ValueError, RecursionError) as exc:
+        raise invalid("body", "not JSON, or nested too deep") from exc
+    if too_deep(body):
+        raise invalid("body", f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return body
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None

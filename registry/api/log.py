@@ -11,6 +11,8 @@ can always stop promptly.
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import time
 
 from aiohttp import web
@@ -19,11 +21,15 @@ from multidict import MultiDict
 from registry.api.common import invalid, json_response, parse_query, scope_of, store_of
 from registry.api.models import EventList, LogQuery
 from registry.api.openapi import Op
+from registry.limits import MAX_INT64
 from registry.models import LogEntry
+from registry.port import StoreUnavailable
 
+log = logging.getLogger(__name__)
 STOP = web.AppKey("api.sse_stop", asyncio.Event)
 POLL_S = 0.5
 KEEPALIVE_S = 15.0
+SEQ = re.compile("[0-9]{1,19}")
 
 
 async def list_events(request: web.Request) -> web.Response:
@@ -51,8 +57,8 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     last_id = request.headers.get("Last-Event-ID")
     after = query.after
     if last_id is not None:
-        if not last_id.strip().isdigit():
-            raise invalid("Last-Event-ID", "must be a sequence number")
+        if not SEQ.fullmatch(last_id.strip()) or int(last_id) > MAX_INT64:
+            raise invalid("Last-Event-ID", "must be a sequence number")  # before the stream
         after = int(last_id)
     scope, store, stop = scope_of(request), store_of(request), request.app[STOP]
     resp = web.StreamResponse(
@@ -83,6 +89,8 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
                 pass
     except ConnectionResetError:  # the client went away
         pass
+    except StoreUnavailable as exc:  # already streaming: end it, the client reconnects
+        log.warning("event stream ended, store unavailable: %s", exc)
     return resp
 
 

@@ -85,16 +85,17 @@ def free_port() -> int:
 
 
 class Target:
-    def __init__(self, name: str, kind: str, cmd: list[str], port: int) -> None:
-        self.name, self.kind, self.cmd, self.port = name, kind, cmd, port
+    def __init__(self, name: str, kind: str, cmd: list[str], port: int,
+                 root: Path = ROOT) -> None:
+        self.name, self.kind, self.cmd, self.port, self.root = name, kind, cmd, port, root
         self.proc: subprocess.Popen[bytes] | None = None
         self.vens: list[tuple[str, str, str]] = []  # (venID, status rrID, usage rrID)
         self.quiet = True
 
     def start(self) -> None:
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.proc = subprocess.Popen(
-            self.cmd, env=env, stdout=subprocess.DEVNULL,
+        env = {**os.environ, "PYTHONPATH": str(self.root)}
+        self.proc = subprocess.Popen(  # cwd: `python -c` puts it first on sys.path
+            self.cmd, env=env, cwd=self.root, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL if self.quiet else None,
         )
 
@@ -132,11 +133,14 @@ class Target:
         return total
 
 
-def make_targets(tmp: Path) -> list[Target]:
+def make_targets(tmp: Path, baseline: Path | None = None) -> list[Target]:
     py = sys.executable
     targets = []
-    for name, workers, fast in (("oadr-vtn 1w", 1, True), ("oadr-vtn 2w", 2, True),
-                                ("oadr-vtn 1w aiohttp", 1, False)):
+    ours = [("oadr-vtn 1w", 1, True, ROOT), ("oadr-vtn 2w", 2, True, ROOT),
+            ("oadr-vtn 1w aiohttp", 1, False, ROOT)]
+    if baseline is not None:  # A/B: another checkout's code, with its own venv
+        ours.append(("oadr-vtn 1w baseline", 1, True, baseline))
+    for name, workers, fast, root in ours:
         port = free_port()
         d = tmp / name.replace(" ", "-")
         d.mkdir()
@@ -150,8 +154,9 @@ def make_targets(tmp: Path) -> list[Target]:
             [registration]
             open_enrollment = true
         """))
-        cmd = [py, "-c", "from vtn.cli import main; main()", "serve", "--config", str(cfg)]
-        targets.append(Target(name, "ours", cmd, port))
+        python = py if root == ROOT else str(root / ".venv/bin/python")
+        cmd = [python, "-c", "from vtn.cli import main; main()", "serve", "--config", str(cfg)]
+        targets.append(Target(name, "ours", cmd, port, root))
     port = free_port()
     targets.append(Target("openleadr", "openleadr",
                           [py, str(ROOT / "bench/openleadr_server.py"), "--port", str(port)], port))
@@ -417,6 +422,10 @@ def ratios(s: dict[str, Any]) -> dict[str, Any]:
             "register: 1w / openleadr (goal >= 1.5)": r(
                 "oadr-vtn 1w", "openleadr", "register", c),
             "register: 2w / openleadr": r("oadr-vtn 2w", "openleadr", "register", c),
+            "poll: 1w / 1w baseline (A/B)": r("oadr-vtn 1w", "oadr-vtn 1w baseline", "poll", c),
+            "update: 1w / 1w baseline (A/B)": r(
+                "oadr-vtn 1w", "oadr-vtn 1w baseline", "update", c),
+            "update: 1w / trivial 1p": r("oadr-vtn 1w", "trivial 1p", "update", c),
         }
     return out
 
@@ -510,11 +519,13 @@ def main() -> None:
     ap.add_argument("--connections", default="1,32")
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/http.json")
     ap.add_argument("--no-plots", action="store_true")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="Another checkout (with its .venv) run as 'oadr-vtn 1w baseline'.")
     args = ap.parse_args()
     messages = [x for x in args.messages.split(",") if x]
     conns = [int(x) for x in args.connections.split(",") if x]
     with tempfile.TemporaryDirectory() as tmp:
-        targets = make_targets(Path(tmp))
+        targets = make_targets(Path(tmp), args.baseline)
         if args.targets:
             keep = set(args.targets.split(","))
             targets = [t for t in targets if t.name in keep]

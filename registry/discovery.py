@@ -22,11 +22,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    FiniteFloat,
     ValidationInfo,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
 
+from registry.limits import MAX_INT64, bounded_list, bounded_time, storable_scalar
 from registry.models import Der, DeviceClass, DeviceType, Liveness, Location
 
 EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG)
@@ -67,12 +69,13 @@ _LIST_FIELDS = (
 
 
 def _split(value: Any) -> Any:
-    """Query strings carry lists comma-separated (OpenAPI style=form, explode=false)."""
+    """Query strings carry lists comma-separated (OpenAPI style=form, explode=false);
+    at most MAX_LIST_ITEMS values per list (registry.limits)."""
     if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip() != ""]
+        return bounded_list([v.strip() for v in value.split(",") if v.strip() != ""])
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return [p for v in value for p in _split(v)]
-    return value
+        return bounded_list([p for v in value for p in _split(v)])
+    return bounded_list(value)
 
 
 def _check_point(lat: float, lon: float) -> None:
@@ -94,11 +97,13 @@ class DiscoveryQuery(BaseModel):
     dr_availability: bool | None = None
     marketplace_availability: bool | None = None
     liveness: list[Liveness] | None = None
-    max_capacity_min: float | None = Field(None, description="W, inclusive")
-    max_capacity_max: float | None = Field(None, description="W, inclusive")
-    available_capacity_min: float | None = Field(None, description="W, inclusive")
-    available_capacity_max: float | None = Field(None, description="W, inclusive")
-    updated_since: datetime | None = Field(None, description="updated_at >= this (ISO 8601)")
+    max_capacity_min: FiniteFloat | None = Field(None, description="W, inclusive")
+    max_capacity_max: FiniteFloat | None = Field(None, description="W, inclusive")
+    available_capacity_min: FiniteFloat | None = Field(None, description="W, inclusive")
+    available_capacity_max: FiniteFloat | None = Field(None, description="W, inclusive")
+    updated_since: datetime | None = Field(
+        None, description="updated_at >= this (ISO 8601; no offset: UTC; from 1970)"
+    )
     q: str | None = Field(
         None, min_length=1, max_length=100, description="case-insensitive substring of device_name"
     )
@@ -128,6 +133,11 @@ class DiscoveryQuery(BaseModel):
     @classmethod
     def _comma_lists(cls, value: Any) -> Any:
         return _split(value)
+
+    @field_validator("updated_since")
+    @classmethod
+    def _since(cls, value: datetime | None) -> datetime | None:
+        return bounded_time(value)
 
     @field_validator("near")
     @classmethod
@@ -214,7 +224,7 @@ class LogQuery(BaseModel):
     kind: list[str] | None = Field(None, description="any of these kinds, e.g. der.changed")
     ven_id: str | None = None
     device_id: str | None = None
-    after: int = Field(0, ge=0, description="only entries with seq > after")
+    after: int = Field(0, ge=0, le=MAX_INT64, description="only entries with seq > after")
     limit: int = Field(100, ge=1, le=1000)
 
     @field_validator("kind", mode="before")
@@ -327,7 +337,7 @@ def decode_cursor(cursor: str, signature: str, n_keys: int) -> tuple[Any, ...]:
         raise CursorError("malformed cursor") from exc
     if not ok:
         raise CursorError("cursor belongs to a different sort or geo centre")
-    if not all(v is None or isinstance(v, str | int | float) for v in values):
+    if not all(storable_scalar(v) for v in values):
         raise CursorError("malformed cursor")
     return tuple(values)
 

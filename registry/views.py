@@ -7,6 +7,7 @@ aggregator scope, so a view can never reach another tenant's DERs, whatever it f
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from registry.port import Batch, Scope, Store
 NOT_FILTERS = ("sort", "fields", "limit", "cursor", "total")
 VIEW_FILTERS = tuple(f for f in DiscoveryQuery.model_fields if f not in NOT_FILTERS)
 PAGE = 1000
+logger = logging.getLogger(__name__)
 _EPOCH = datetime(2020, 1, 1, tzinfo=UTC)  # the default view never changes
 
 
@@ -78,6 +80,19 @@ async def find_view(store: Store, aggregator_id: str, name: str) -> View | None:
 async def members(store: Store, view: View) -> list[DerBrief]:
     """Every DER of the view (device_id order), read inside the owner's scope."""
     return await store.der_briefs(view_query(view.filters), aggregator_scope(view.aggregator_id))
+
+
+async def offered_members(store: Store, view: View) -> list[DerBrief] | None:
+    """:func:`members`, or None for a stored view whose filters no longer validate (saved
+    before a limit existed): the OpenADR side skips it with a warning instead of failing
+    every offer, re-registration and refresh of its aggregator. Its owner can still read
+    it (GET /views: 400 on its DERs, naming the filter) and delete it."""
+    try:
+        return await members(store, view)
+    except ViewError as exc:
+        logger.warning("view %s/%s skipped, its filters are invalid: %s",
+                       view.aggregator_id, view.name, str(exc)[:200])
+        return None
 
 
 class ReservedName(ValueError):

@@ -175,11 +175,13 @@ async def test_other_endpoints_work_over_tls_on_the_same_port(config: Config, tm
         r, w = await asyncio.open_connection(
             "localhost", config.http.port, ssl=ctx, server_hostname="localhost"
         )
-        w.write(post("OadrPoll", encode(m.Poll(ven_id="nobody")))
-                + b"GET /health HTTP/1.1\r\nHost: vtn\r\n\r\n")
+        w.write(post("OadrPoll", encode(m.Poll(ven_id="nobody"))))
         status, headers, body = await read_response(r)
         assert status == 200 and headers["server"] == "oadr-vtn"
         assert decode(body).response.code == m.NOT_REGISTERED_OR_AUTHORIZED  # type: ignore[attr-defined]
+        # (a request aiohttp serves takes the ones pipelined before it in the same read
+        # along: aiohttp's own parser would lose them if it failed later in that read)
+        w.write(b"GET /health HTTP/1.1\r\nHost: vtn\r\n\r\n")
         status, headers, body = await read_response(r)
         assert status == 200 and json.loads(body)["status"] == "ok"
         w.close()

@@ -7,19 +7,20 @@ drives any number of them without a task per VEN.
 
 The session vocabulary (services, states, :class:`Link`, :class:`Env`) is in
 :mod:`ven_sim.session`, report building in :mod:`ven_sim.reporting`, deliberately wrong
-requests in :mod:`ven_sim.misbehave`; the DERs' behaviour is :mod:`ven_sim.devices`.
+requests in :mod:`ven_sim.misbehave`; the DERs' behaviour is :mod:`ven_sim.devices`, how
+the OSB answers DR events and sheds load for them :mod:`ven_sim.events`.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from ven_sim import misbehave, reporting
 from ven_sim.devices import Der
+from ven_sim.events import OsbEvents
 from ven_sim.reporting import ActiveReport
 from ven_sim.session import (
     EVENT,
     INF,
+    OPT,
     PAUSED,
     POLL,
     REG,
@@ -55,7 +56,7 @@ class Osb:
 
     __slots__ = ("name", "location", "ders", "role", "ven_id", "registration_id", "state",
                  "poll_s", "next_poll", "reports", "wake_scenario", "paused_until",
-                 "online", "fails")
+                 "online", "fails", "events")
 
     def __init__(self, name: str, location: tuple[float, float], ders: tuple[Der, ...],
                  role: int = ROLE_NONE) -> None:
@@ -73,6 +74,7 @@ class Osb:
         self.paused_until = 0.0
         self.online = False
         self.fails = 0
+        self.events: OsbEvents | None = None  # None until a distribute lists an event
 
     # --- stats bookkeeping -------------------------------------------------------------
 
@@ -187,7 +189,10 @@ class Osb:
         link.stats.registrations += 1
         self.reports = None
         self.next_poll = env.now()
-        return await self.register_reports(link, env)
+        if not await self.register_reports(link, env):
+            return False
+        await self.request_events(link, env)
+        return True
 
     def metadata(self, env: Env) -> m.RegisterReport:
         """METADATA_TELEMETRY_STATUS and _USAGE: one status and one usage rID per DER."""
@@ -216,7 +221,7 @@ class Osb:
 
     def update(self, due: list[ActiveReport], wall: float) -> m.UpdateReport:
         """oadrUpdateReport with the intervals since the last one (at most MAX_INTERVALS)."""
-        return reporting.update(self.ders, self.location, self.ven_id, due, wall)
+        return reporting.update(self.ders, self.location, self.ven_id, due, wall, self.events)
 
     async def _send_reports(self, link: Link, env: Env, now: float) -> None:
         due = [r for r in self.reports or () if r.due <= now]
@@ -278,25 +283,53 @@ class Osb:
             else:
                 await self.register(link, env, rereg=False)
         elif isinstance(msg, m.DistributeEvent):
-            await self._answer_events(link, msg)
+            await self.take_events(link, env, msg)
         else:
             link.stats.errors["unexpected " + m.ELEMENT_NAMES[type(msg)]] += 1
 
     async def _answer(self, link: Link, service: str, msg: m.Message) -> None:
         self._exchange(link, await link.send(service, msg))
 
-    async def _answer_events(self, link: Link, msg: m.DistributeEvent) -> None:
-        """oadrCreatedEvent opting in to every event that wants a response."""
-        events: list[Any] = getattr(msg, "events", None) or []
-        responses = [
-            m.EventResponse(ok(msg.request_id), str(ev.event_id),
-                            int(getattr(ev, "modification_number", 0)), "optIn")
-            for ev in events
-            if getattr(ev, "response_required", "always") != "never"
-        ]
-        if responses and self.ven_id:
-            await self._answer(link, EVENT, m.CreatedEvent(
-                ok(msg.request_id), ven_id=self.ven_id, event_responses=responses))
+    # --- events ----------------------------------------------------------------------------
+
+    async def request_events(self, link: Link, env: Env) -> None:
+        """oadrRequestEvent (after registering, as real VENs do) and take the answer."""
+        if self.ven_id is None:
+            return
+        reply = await link.send(EVENT, m.RequestEvent(request_id(), self.ven_id))
+        if self._exchange(link, reply) == m.OK and isinstance(reply, m.DistributeEvent):
+            await self.take_events(link, env, reply)
+
+    async def take_events(self, link: Link, env: Env, msg: m.DistributeEvent) -> None:
+        """Hold the distribute's events; answer the new ones (one oadrCreatedEvent), send
+        optOut schedules for busy DERs (see :mod:`ven_sim.events`)."""
+        if self.events is None:
+            if not msg.events:
+                return  # the common case: nothing to hold, nothing to answer
+            self.events = OsbEvents(self.name)
+        ven_id = self.ven_id or ""
+        out = self.events.receive(self.ders, self.location[1], msg, env.wall(env.now()), ven_id)
+        if not self.events.held:
+            self.events = None
+        stats = link.stats
+        stats.events_received += out.new
+        if out.responses and ven_id:
+            for r in out.responses:
+                if r.opt_type == "optIn":
+                    stats.opt_ins += 1
+                else:
+                    stats.opt_outs += 1
+            # 2.0b: the eiResponse requestID is empty when eventResponses carry theirs
+            reply = await link.send(EVENT, m.CreatedEvent(
+                ok(""), ven_id=ven_id, event_responses=out.responses))
+            if self._exchange(link, reply) is not None:
+                for h in out.pending:
+                    h.answered = True
+        for opt_id in out.cancels:
+            await self._answer(link, OPT, m.CancelOpt(request_id(), opt_id, ven_id))
+        for opt in out.opts:
+            stats.opt_schedules += 1
+            await self._answer(link, OPT, opt)
 
     # --- scenarios ---------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from ven_sim.devices import Der
+from ven_sim.events import OsbEvents
 from ven_sim.session import STATUS_SPEC, USAGE_SPEC, Env, request_id
 from vtn.codec import messages as m
 
@@ -101,8 +102,10 @@ def adopt(reports: list[ActiveReport], ders: Sequence[Der], requests: list[m.Rep
 
 
 def update(ders: Sequence[Der], location: tuple[float, float], ven_id: str | None,
-           due: list[ActiveReport], wall: float) -> m.UpdateReport:
-    """oadrUpdateReport with the intervals since the last one (at most MAX_INTERVALS)."""
+           due: list[ActiveReport], wall: float,
+           events: OsbEvents | None = None) -> m.UpdateReport:
+    """oadrUpdateReport with the intervals since the last one (at most MAX_INTERVALS);
+    usage follows the opted-in ``events`` (None: no events, the plain DER models)."""
     lat_lon = location
     created = datetime.fromtimestamp(wall, UTC)
     reports = []
@@ -115,6 +118,10 @@ def update(ders: Sequence[Der], location: tuple[float, float], ven_id: str | Non
             if r.status:
                 payloads = [m.ReportPayload(d.status_rid, status=d.status(t, lat_lon[1]))
                             for d in chosen]
+            elif events is not None and (
+                    shaped := events.powers(ders, lat_lon[1], t)) is not None:
+                payloads = [m.ReportPayload(d.usage_rid, value=shaped[i])
+                            for i, d in enumerate(ders) if r.mask >> i & 1]
             else:
                 payloads = [m.ReportPayload(d.usage_rid, value=d.power(t, lat_lon[1]))
                             for d in chosen]

@@ -20,6 +20,7 @@ from ven_sim.stats import Stats
 from vtn.codec import messages as m
 
 REG, REPORT, EVENT, POLL = "EiRegisterParty", "EiReport", "EiEvent", "OadrPoll"
+OPT = "EiOpt"
 STATUS_SPEC, USAGE_SPEC = "osb-status", "osb-usage"
 INF = float("inf")
 

@@ -78,6 +78,11 @@ class Stats:
     vens_paused: int = 0
     vens_stopped: int = 0
     registrations: int = 0
+    # DR events: (event, modification) pairs received, answers sent, optOut schedules sent
+    events_received: int = 0
+    opt_ins: int = 0
+    opt_outs: int = 0
+    opt_schedules: int = 0
     sent: Counter[str] = field(default_factory=Counter)
     received: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
@@ -124,6 +129,8 @@ class Stats:
             "vens_paused": self.vens_paused,
             "vens_stopped": self.vens_stopped,
             "registrations": self.registrations,
+            "events": {"received": self.events_received, "opt_ins": self.opt_ins,
+                       "opt_outs": self.opt_outs, "opt_schedules": self.opt_schedules},
             "requests": self.requests,
             "requests_per_s": round(self.rate(), 2),
             "sent": dict(sorted(self.sent.items())),

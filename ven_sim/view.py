@@ -29,6 +29,12 @@ def render(stats: Stats, title: str = "ven-sim") -> Group:
         f"latency p50 {_ms(stats.latency.quantile(0.5))}  p99 {_ms(stats.latency.quantile(0.99))}"
         + ("" if stats.memory_mb is None else f"  RSS {stats.memory_mb:.0f} MiB"),
     )
+    if stats.events_received or stats.opt_ins or stats.opt_outs:
+        head.add_row(
+            f"events {stats.events_received}  opt-in [green]{stats.opt_ins}[/green]  "
+            f"opt-out [yellow]{stats.opt_outs}[/yellow]",
+            f"opt schedules {stats.opt_schedules}",
+        )
     msgs = Table(title="messages", show_edge=False)
     msgs.add_column("type")
     msgs.add_column("sent", justify="right")

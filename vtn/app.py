@@ -12,6 +12,7 @@ from registry.port import Store
 from registry.sqlite import SqliteStore
 from vtn import liveness
 from vtn.config import Config
+from vtn.security.files import create_private
 from vtn.services import views
 from vtn.services.base import Context, utc_clock
 from vtn.services.dispatch import Engine
@@ -27,6 +28,7 @@ def make_store(config: Config) -> Store:
         return MongoStore(url, config.store)
     if url and not url.startswith("sqlite:///"):
         raise ValueError(f"unsupported store url {url!r} (sqlite:///PATH or mongodb://...)")
+    create_private(config.sqlite_path)  # 0600 before SQLite opens it (and its -wal, -shm)
     return SqliteStore(config.sqlite_path, synchronous=config.store.sqlite_synchronous)
 
 
@@ -79,4 +81,5 @@ class Vtn:
         try:
             await liveness.flush_contacts(self.ctx)
         finally:
+            self.engine.close()  # its decode and signature worker threads
             await self.store.close()

@@ -27,6 +27,12 @@ class HttpConfig(Section):
     max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
     # a request body must arrive within this time (slow-body / slowloris defence)
     body_timeout_s: float = Field(30.0, gt=0)
+    # a request's line and headers must arrive within this time of its first byte (of the
+    # connection, for the first request); else 408 and the connection is closed
+    header_timeout_s: float = Field(10.0, gt=0)
+    # open connections served at once; past it a new connection gets 503 + close.
+    # 0: the process's descriptor limit (RLIMIT_NOFILE) less 64 kept for the store & co
+    max_connections: int = Field(0, ge=0)
     # prefix in front of /OpenADR2/Simple/2.0b/...
     path_prefix: str = ""
     # frame plain OpenADR POSTs without aiohttp's request objects (vtn/transports/lean_http);

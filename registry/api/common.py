@@ -21,11 +21,13 @@ from pydantic import BaseModel, ValidationError
 from registry.api.auth import Principal
 from registry.api.errors import ApiError, from_validation, invalid
 from registry.discovery import Hit
+from registry.limits import MAX_JSON_DEPTH, too_deep
 from registry.port import Scope, Store
 
 __all__ = [
     "BODY_KEY",
     "CLOCK_KEY",
+    "JSON_TYPES",
     "PRINCIPAL",
     "STORE_KEY",
     "ApiError",
@@ -92,11 +94,10 @@ def _no_constant(name: str) -> Any:
 
 
 async def read_json(request: web.Request, max_bytes: int | None = None) -> Any:
-    """The request's JSON body, read here with a size limit (413, the connection closed)
-    and a time limit (408); NaN, Infinity, out-of-range numbers and nesting too deep to
-    decode are 400s, never a 500."""
-    if request.content_type not in JSON_TYPES:
-        raise ApiError(415, "unsupported media type", "send application/json")
+    """The request's JSON body, read here with a size limit (``http.max_body_bytes`` or
+    ``max_bytes``: 413, the connection closed) and a time limit (408); NaN, Infinity,
+    out-of-range numbers, bad UTF-8 and nesting deeper than MAX_JSON_DEPTH are 400s
+    (field ``body``), never a 500. The content type is the caller's to check."""
     limits = request.app.get(BODY_KEY) or BodyLimits()
     limit = max_bytes or limits.max_bytes
     too_large = ApiError(413, "payload too large", f"limit is {limit} bytes", close=True)
@@ -113,11 +114,14 @@ async def read_json(request: web.Request, max_bytes: int | None = None) -> Any:
         raise ApiError(408, "request timeout", "the request body arrived too slowly",
                        close=True) from None
     try:
-        return json.loads(buf, parse_float=_finite, parse_constant=_no_constant)
+        body = json.loads(buf, parse_float=_finite, parse_constant=_no_constant)
     except RecursionError:
-        raise invalid("body", "JSON nested too deeply") from None
+        raise invalid("body", "not JSON, or nested too deep") from None
     except ValueError as exc:  # also bad UTF-8 and integers over 4300 digits
         raise invalid("body", f"not JSON: {str(exc)[:200]}") from None
+    if too_deep(body):
+        raise invalid("body", f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return body
 
 
 def parse_query(model: type[M], request: web.Request, **override: Any) -> M:

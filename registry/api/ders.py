@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aiohttp import web
@@ -16,6 +17,7 @@ from registry.api.common import (
     json_response,
     parse_query,
     principal_of,
+    read_json,
     scope_of,
     store_of,
 )
@@ -24,6 +26,8 @@ from registry.api.openapi import Op
 from registry.discovery import AVAILABILITY_FLAGS, CursorError
 from registry.models import Der
 from registry.port import Conflict
+
+ETAG = re.compile("[0-9]{1,18}")
 
 
 def etag(der: Der) -> str:
@@ -62,7 +66,7 @@ def _if_match(request: web.Request) -> int | None:
     if header is None or header.strip() == "*":
         return None
     tag = header.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
+    if not ETAG.fullmatch(tag):  # our ETags: a version, a 64-bit integer
         raise ApiError(412, "precondition failed", "If-Match is not an ETag of this DER")
     return int(tag)
 
@@ -71,10 +75,7 @@ async def patch_der(request: web.Request) -> web.Response:
     principal = principal_of(request)
     if request.content_type not in ("application/json", "application/merge-patch+json"):
         raise ApiError(415, "unsupported media type", "send application/json")
-    try:
-        body = await request.json()
-    except ValueError as exc:
-        raise invalid("body", "not JSON") from exc
+    body = await read_json(request)
     if not isinstance(body, dict):
         raise invalid("body", "expected a JSON object")
     try:

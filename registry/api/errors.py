@@ -11,9 +11,11 @@ from pydantic import ValidationError
 
 from registry.api.auth import AuthError
 from registry.api.models import FieldError, Problem
+from registry.port import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
+RETRY_AFTER_S = 30
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -70,6 +72,12 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         return problem_response(
             Problem(title="unauthorized", status=401, detail=str(exc)),
             {"WWW-Authenticate": 'Bearer realm="oadr-vtn"'},
+        )
+    except StoreUnavailable as exc:  # disk full, database down: retryable, one line
+        log.warning("store unavailable on %s %s: %s", request.method, request.path, exc)
+        return problem_response(
+            Problem(title="store unavailable", status=503, detail="retry later"),
+            {"Retry-After": str(RETRY_AFTER_S)},
         )
     except web.HTTPException as exc:
         if exc.status < 400:

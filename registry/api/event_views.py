@@ -23,6 +23,7 @@ from registry.events import (
     OptSchedule,
     OptType,
 )
+from registry.limits import bounded_list
 
 EVENT_ID_PATTERN = r"^[A-Za-z0-9._~:-]{1,128}$"
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -202,7 +203,7 @@ class EventListQuery(BaseModel):
     @field_validator("status", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
-        return _split(value)
+        return bounded_list(_split(value))
 
     @field_validator("from_", "to")
     @classmethod

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from registry import event_manager as manager
 from registry.api.common import (
     BODY_KEY,
+    JSON_TYPES,
     ApiError,
     BodyLimits,
     from_validation,
@@ -79,6 +80,8 @@ def _writer(request: web.Request) -> Any:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
+    if request.content_type not in JSON_TYPES:
+        raise ApiError(415, "unsupported media type", "send application/json")
     limits = request.app.get(BODY_KEY) or BodyLimits()
     body = await read_json(request, max(EVENT_BODY_BYTES, limits.max_bytes))
     if not isinstance(body, dict):

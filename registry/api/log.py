@@ -12,6 +12,8 @@ can always stop promptly.
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import time
 
 from aiohttp import web
@@ -20,23 +22,19 @@ from multidict import MultiDict
 from registry.api.common import invalid, json_response, parse_query, scope_of, store_of
 from registry.api.models import LogList, LogQuery
 from registry.api.openapi import Op
+from registry.limits import MAX_INT64
 from registry.models import LogEntry
+from registry.port import StoreUnavailable
 
+log = logging.getLogger(__name__)
 STOP = web.AppKey("api.sse_stop", asyncio.Event)
 POLL_S = 0.5
 KEEPALIVE_S = 15.0
-MAX_SEQ = 2**63 - 1  # the stores' integer range: a larger after= matches nothing, not a 500
-
-
-def _log_query(request: web.Request) -> LogQuery:
-    query = parse_query(LogQuery, request)
-    if query.after > MAX_SEQ:
-        raise invalid("after", f"must be at most {MAX_SEQ}")
-    return query
+SEQ = re.compile("[0-9]{1,19}")
 
 
 async def list_log(request: web.Request) -> web.Response:
-    query = _log_query(request)
+    query = parse_query(LogQuery, request)
     entries = await store_of(request).find_log(query, scope_of(request))
     last = entries[-1].seq or query.after if entries else query.after
     headers = {}
@@ -56,14 +54,12 @@ def frame(entry: LogEntry) -> bytes:
 
 
 async def stream_log(request: web.Request) -> web.StreamResponse:
-    query = _log_query(request)
+    query = parse_query(LogQuery, request)
     last_id = request.headers.get("Last-Event-ID")
     after = query.after
     if last_id is not None:
-        last_id = last_id.strip()
-        if not (last_id.isascii() and last_id.isdigit() and len(last_id) < 20
-                and int(last_id) <= MAX_SEQ):
-            raise invalid("Last-Event-ID", "must be a sequence number")
+        if not SEQ.fullmatch(last_id.strip()) or int(last_id) > MAX_INT64:
+            raise invalid("Last-Event-ID", "must be a sequence number")  # before the stream
         after = int(last_id)
     scope, store, stop = scope_of(request), store_of(request), request.app[STOP]
     resp = web.StreamResponse(
@@ -94,6 +90,8 @@ async def stream_log(request: web.Request) -> web.StreamResponse:
                 pass
     except ConnectionResetError:  # the client went away
         pass
+    except StoreUnavailable as exc:  # already streaming: end it, the client reconnects
+        log.warning("event stream ended, store unavailable: %s", exc)
     return resp
 
 

@@ -22,6 +22,7 @@ from registry.api.common import (
     json_response,
     parse_query,
     principal_of,
+    read_json,
     store_of,
 )
 from registry.api.models import DerList, FieldError
@@ -103,11 +104,9 @@ async def list_views(request: web.Request) -> web.Response:
 async def create_view(request: web.Request) -> web.Response:
     principal = _principal(request)
     try:
-        body = ViewIn.model_validate(await request.json())
-    except ValueError as exc:
-        if isinstance(exc, ValidationError):
-            raise from_validation(exc, "body") from exc
-        raise invalid("body", "not JSON") from exc
+        body = ViewIn.model_validate(await read_json(request))
+    except ValidationError as exc:
+        raise from_validation(exc, "body") from exc
     owner = _owner(principal, body.aggregator_id)
     try:
         view, _ = await views.save_view(

@@ -56,8 +56,8 @@ def immediate(db: sqlite3.Connection) -> Iterator[None]:
             time.sleep(0.01)
     try:
         yield
+        db.execute("COMMIT")  # may fail too (disk full): then roll back as well
     except BaseException:
-        db.execute("ROLLBACK")
+        if db.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL, IOERR)
+            db.execute("ROLLBACK")
         raise
-    else:
-        db.execute("COMMIT")

@@ -13,6 +13,7 @@ from registry.discovery import DerPatch, DerStats, patch_diff
 from registry.models import Der, DerStatus, LogEntry
 from registry.port import Conflict, DerQuery, DerRef, DerStatusUpdate, Scope
 from registry.sqlite.conn import immediate
+from registry.sqlite.inlist import in_list
 from registry.sqlite.log import append_log
 from registry.sqlite.rows import DER_COLUMNS, DER_NAMES, chunks, der_of, der_row, dt
 from registry.sqlite.scope import scope_where
@@ -98,8 +99,9 @@ def list_ders(db: sqlite3.Connection, query: DerQuery, scope: Scope) -> list[Der
         ("liveness", query.liveness),
     ):
         if values:
-            clauses.append(f"{column} IN ({','.join('?' * len(values))})")
-            args.extend(values)
+            clause, params = in_list(column, list(values))
+            clauses.append(clause)
+            args.extend(params)
     if query.after_device_id is not None:
         clauses.append("device_id > ?")
         args.append(query.after_device_id)

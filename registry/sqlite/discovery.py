@@ -26,6 +26,7 @@ from registry.discovery import (
     unpaged,
 )
 from registry.port import Scope
+from registry.sqlite.inlist import in_list
 from registry.sqlite.rows import DER_COLUMNS, DER_NAMES, der_of
 from registry.sqlite.scope import scope_where
 
@@ -76,7 +77,8 @@ def compile_where(query: DiscoveryQuery, scope: Scope, first_sort: str | None = 
         values = getattr(query, name)
         if values:
             values = [str(v) for v in values]
-            sql.add(f"{COLUMNS[name]} IN ({','.join('?' * len(values))})", *values)
+            clause, params = in_list(COLUMNS[name], values)
+            sql.add(clause, *params)
     for name in ("availability", "dr_availability", "marketplace_availability"):
         flag = getattr(query, name)
         if flag is not None:

@@ -9,6 +9,7 @@ from typing import Any
 from registry.discovery import LogQuery
 from registry.models import LogEntry
 from registry.port import Scope
+from registry.sqlite.inlist import in_list
 from registry.sqlite.rows import LOG_SELECT, log_entry
 from registry.sqlite.scope import scope_where
 
@@ -38,8 +39,9 @@ def find_log(db: sqlite3.Connection, query: LogQuery, scope: Scope) -> list[LogE
     where, params = scope_where(scope)
     clauses, args = ["seq > ?", where], [query.after, *params]
     if query.kind:
-        clauses.append(f"kind IN ({','.join('?' * len(query.kind))})")
-        args.extend(query.kind)
+        clause, params = in_list("kind", list(query.kind))
+        clauses.append(clause)
+        args.extend(params)
     for column in ("ven_id", "device_id"):
         value = getattr(query, column)
         if value is not None:

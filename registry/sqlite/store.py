@@ -44,9 +44,11 @@ from registry.sqlite import (
     views,
 )
 from registry.sqlite.conn import connect, immediate
+from registry.sqlite.errors import translate_errors
 from registry.sqlite.nonces import Nonces
 
 
+@translate_errors  # disk full, I/O errors: StoreUnavailable (registry.sqlite.errors)
 class SqliteStore:
     """Store port over one SQLite file."""
 
@@ -169,6 +171,8 @@ class SqliteStore:
                         try:
                             results.append(_apply(db, batch))
                         except Exception as exc:
+                            if not db.in_transaction:  # the error ended it (disk full)
+                                raise
                             db.execute("ROLLBACK TO batch")
                             results.append(exc)
                         db.execute("RELEASE batch")

@@ -20,6 +20,7 @@ from registry.transfer import export_store, import_store
 from vtn.app import Vtn
 from vtn.cli.common import config_from, store_options, with_vtn
 from vtn.config import Config
+from vtn.security.files import open_private
 
 
 def _run(config: Config, action: Callable[[Vtn], Awaitable[Any]]) -> Any:
@@ -90,7 +91,7 @@ def export_cmd(config_path: str | None, data_dir: Path | None, output: Path | No
     async def export(vtn: Vtn) -> dict[str, int]:
         if output is None:
             return await export_store(vtn.store, sys.stdout)
-        with output.open("w", encoding="utf-8") as out:
+        with open_private(output, "w", encoding="utf-8") as out:  # a dump holds the registry
             return await export_store(vtn.store, out)
 
     counts = _run(config, export)

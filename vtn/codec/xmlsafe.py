@@ -90,14 +90,23 @@ def get_schema() -> etree.XMLSchema:
     return _schema
 
 
+def _thread_schema() -> etree.XMLSchema:
+    """This thread's schema instance: no lock around validation, so a large document
+    validated in a worker thread does not hold up small ones on the event loop."""
+    schema: etree.XMLSchema | None = getattr(_local, "schema", None)
+    if schema is None:
+        main = threading.current_thread() is threading.main_thread()
+        schema = _local.schema = get_schema() if main else _load_schema()
+    return schema
+
+
 def schema_errors(root: etree._Element) -> str | None:
     """Validate ``root`` against the XSD; return the first error line, or None if valid."""
-    schema = get_schema()
-    with _schema_lock:  # XMLSchema keeps its error log on the instance
-        if schema.validate(root):
-            return None
-        log = schema.error_log
-        first = log[0] if len(log) else None
+    schema = _thread_schema()  # XMLSchema keeps its error log on the instance
+    if schema.validate(root):
+        return None
+    log = schema.error_log
+    first = log[0] if len(log) else None
     if first is None:
         return "document does not match the OpenADR 2.0b schema"
     return f"line {first.line}: {first.message}"

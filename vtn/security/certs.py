@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +17,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from vtn.security.files import write_private
 
 KeyType = Literal["rsa", "ecdsa"]
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
@@ -66,9 +67,10 @@ def _name(cn: str) -> x509.Name:
 
 def _write(path: Path, data: bytes, secret: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
     if secret:
-        os.chmod(path, 0o600)
+        write_private(path, data)  # 0600 from creation on, no chmod window
+    else:
+        path.write_bytes(data)
 
 
 def _save(out: Path, stem: str, cert: x509.Certificate, key: PrivateKey) -> Issued:

@@ -20,6 +20,7 @@ from vtn.codec import messages as m
 from vtn.codec.xmlsafe import NS_DS
 from vtn.security.signatures import SignatureError, Signer, verify
 from vtn.services.base import Context, OadrError, fingerprint_mismatch, log
+from vtn.services.registration import find_registering_ven
 
 _log = logging.getLogger(__name__)
 _DS = NS_DS.encode()
@@ -61,12 +62,15 @@ class SignatureGuard:
                 return False, OadrError(m.NOT_ALLOWED, "this VTN has no signing key configured")
             return False, None  # no signing deployment: nothing to enforce
         ven_id: str | None = getattr(msg, "ven_id", None)
-        ven = await self.ctx.store.get_ven(ven_id) if ven_id else None
+        try:
+            ven = await self._ven_of(msg, ven_id, fingerprint)
+        except OadrError as exc:  # a certificate claiming another VEN (logged, 463)
+            return self.signer is not None, exc
         required = asks or (ven is not None and ven.registered and ven.xml_signature)
         sign_reply = (required or carries) and self.signer is not None
         if not carries and not required:
             return False, None
-        if ven is not None and ven.fingerprint and fingerprint and fingerprint != ven.fingerprint:
+        if ven is not None and ven.fingerprint and fingerprint != ven.fingerprint:
             try:  # someone else's certificate: the same 463 + log as unsigned traffic
                 await fingerprint_mismatch(self.ctx, ven, fingerprint, "certificate does not "
                                            "match venID")
@@ -92,6 +96,14 @@ class SignatureGuard:
         ):
             return sign_reply, await self._refuse(ven, "replayed message (nonce seen before)")
         return sign_reply, None
+
+    async def _ven_of(self, msg: m.Message, ven_id: str | None, fingerprint: str | None) -> Any:
+        """The VEN the message speaks for, resolved exactly as its handler will: a
+        registration by venID, else certificate, else oadrVenName (so a signing VEN's
+        requirement cannot be dropped by naming it without a venID)."""
+        if isinstance(msg, m.CreatePartyRegistration):
+            return await find_registering_ven(self.ctx, msg, fingerprint)
+        return await self.ctx.store.get_ven(ven_id) if ven_id else None
 
     async def _refuse(self, ven: Any, reason: str) -> OadrError:
         _log.warning("refused message of VEN %s: %s", getattr(ven, "ven_id", "?"), reason)

@@ -100,9 +100,9 @@ async def _registered(
     found = await lookup(ven_id)
     if found is None or not found.registered:
         raise OadrError(m.NOT_REGISTERED_OR_AUTHORIZED, "VEN is not registered")
-    if fingerprint is not None and found.fingerprint is not None and (
-        fingerprint != found.fingerprint
-    ):
+    if found.fingerprint is not None and fingerprint != found.fingerprint:
+        # a VEN bound to a certificate speaks only with it: a wrong one, or none at all
+        # (no client certificate, or a proxy header that is not believed), is refused
         ven = found if isinstance(found, Ven) else await ctx.store.get_ven(ven_id)
         if ven is None:
             raise OadrError(m.NOT_REGISTERED_OR_AUTHORIZED, "VEN is not registered")
@@ -111,11 +111,15 @@ async def _registered(
     return found
 
 
-async def fingerprint_mismatch(ctx: Context, ven: Ven, presented: str, detail: str) -> NoReturn:
-    """Refuse with 463 and leave a trace: a certificate claiming another VEN's venID."""
+async def fingerprint_mismatch(
+    ctx: Context, ven: Ven, presented: str | None, detail: str, **data: object
+) -> NoReturn:
+    """Refuse with 463 and leave a trace under the VEN that was targeted (its tenant sees
+    it): a certificate claiming another VEN's identity, or no certificate for a VEN that
+    is bound to one (``presented`` None)."""
     entry = log(
         "security.fingerprint_mismatch", ven, ctx.clock(), actor="ven",
-        presented=presented, expected=ven.fingerprint,
+        presented=presented, expected=ven.fingerprint, **data,
     )
     await ctx.store.commit(Batch(log=[entry]))
     raise OadrError(m.NOT_REGISTERED_OR_AUTHORIZED, detail)

@@ -7,15 +7,18 @@ Transports (HTTP today) only move bytes and map :class:`Reply` to their status c
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from registry.port import StoreError
-from vtn.codec import MalformedXml, SchemaInvalid, decode, encode
+from vtn.codec import MalformedXml, SchemaInvalid, conformance, decode, encode
 from vtn.codec import messages as m
 from vtn.security.guard import SignatureGuard
 from vtn.services import events, opt, poll, registration, reports
@@ -132,21 +135,48 @@ def canonical_poll(body: bytes) -> m.Poll | None:
     return None
 
 
+# Bodies from this size on are parsed, XSD-validated and mapped in a worker thread: a
+# 2 MB oadrRegisterReport takes ~0.2-0.4 s to decode, which on the event loop would hold
+# every other VEN's poll. libxml2 parses and validates without the GIL; the mapping to
+# dataclasses holds it but yields to the loop every switch interval (5 ms).
+OFFLOAD_BYTES = 64 * 1024
+DECODE_WORKERS = 2  # large messages decoded at once; more wait their turn off the loop
+
+
 class Engine:
     """Handles one OpenADR request for a service endpoint."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.signatures = SignatureGuard(ctx)
+        self._decoders: ThreadPoolExecutor | None = None
+
+    async def decode_off_loop(self, body: bytes, validate: bool) -> m.Message:
+        if self._decoders is None:
+            self._decoders = ThreadPoolExecutor(DECODE_WORKERS, thread_name_prefix="decode")
+        return await asyncio.get_running_loop().run_in_executor(
+            self._decoders, functools.partial(decode, body, validate=validate)
+        )
+
+    def close(self) -> None:
+        if self._decoders is not None:
+            self._decoders.shutdown(wait=False)
+            self._decoders = None
+        self.signatures.close()
 
     async def handle(self, service: str, body: bytes, fingerprint: str | None = None) -> Reply:
         handlers = SERVICES.get(service)
         if handlers is None:
             return problem(404, "unknown OpenADR service", service)
+        canonical = canonical_poll(body) if service == "OadrPoll" else None
+        validate = self.ctx.config.codec.validate_inbound
         try:
-            msg = (canonical_poll(body) if service == "OadrPoll" else None) or decode(
-                body, validate=self.ctx.config.codec.validate_inbound
-            )
+            if canonical is not None:
+                msg: m.Message = canonical
+            elif len(body) >= OFFLOAD_BYTES:
+                msg = await self.decode_off_loop(body, validate)
+            else:
+                msg = decode(body, validate=validate)
         except SchemaInvalid as exc:
             reply = error_reply(
                 self.ctx, exc.message_name, m.INVALID_DATA, f"schema: {exc.detail}",
@@ -162,6 +192,10 @@ class Engine:
         try:
             if handler is None:
                 raise OadrError(m.INVALID_DATA, f"{name} is not accepted on {service}")
+            if not canonical:  # our own oadrPoll encoding declares 2.0b
+                version_problem = conformance.schema_version_problem(body)
+                if version_problem is not None:
+                    raise OadrError(m.COMPLIANCE_ERROR, version_problem)
             sign_reply, refusal = await self.signatures.check(msg, body, fingerprint)
             if refusal is not None:
                 raise refusal

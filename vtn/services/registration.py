@@ -50,9 +50,16 @@ async def find_registering_ven(
             return ven
     ven = await store.find_ven_by_fingerprint(fingerprint) if fingerprint else None
     if ven is not None and msg.ven_name and msg.ven_name != ven.ven_name and fingerprint:
-        # one certificate, one VEN: it may not register (or enrol) under another name
+        # one certificate, one VEN: it may not register (or enrol) under another name.
+        # The trace goes to the VEN whose name was claimed (its tenant must see it);
+        # when no such VEN exists, to the certificate's owner.
+        target = await store.find_ven_by_name(msg.ven_name)
+        if target is not None:
+            await fingerprint_mismatch(ctx, target, fingerprint,
+                                       "certificate belongs to another VEN name")
         await fingerprint_mismatch(ctx, ven, fingerprint,
-                                   "certificate belongs to another VEN name")
+                                   "certificate belongs to another VEN name",
+                                   claimed_ven_name=msg.ven_name)
     if ven is None and msg.ven_name:
         ven = await store.find_ven_by_name(msg.ven_name)
     if ven is not None and msg.ven_id and ven.ven_id != msg.ven_id:
@@ -71,7 +78,8 @@ async def create_party_registration(
     if msg.http_pull_model is False:
         raise OadrError(m.NOT_ALLOWED, "only the HTTP pull model is supported")
     ven = await find_registering_ven(ctx, msg, fingerprint)
-    if ven is not None and ven.fingerprint and fingerprint and ven.fingerprint != fingerprint:
+    if ven is not None and ven.fingerprint and ven.fingerprint != fingerprint:
+        # bound to a certificate: a wrong one or none at all (fails closed)
         await fingerprint_mismatch(ctx, ven, fingerprint, "certificate does not match this VEN")
     batch = Batch()
     enrolled = False

@@ -32,7 +32,7 @@ from registry.models import (
     View,
     new_id,
 )
-from registry.port import ANY, Batch, Conflict
+from registry.port import ANY, Batch, Conflict, StoreError
 from vtn.codec import encode
 from vtn.codec import messages as m
 from vtn.services.base import Context, OadrError, log, new_request_id
@@ -92,7 +92,9 @@ async def all_members(ctx: Context, ven: Ven) -> list[ViewMembers]:
     assert ven.aggregator_id is not None
     out = []
     for view in await registry_views.views_of(ctx.store, ven.aggregator_id):
-        out.append(ViewMembers(view, await registry_views.members(ctx.store, view)))
+        ders = await registry_views.offered_members(ctx.store, view)
+        if ders is not None:  # else an invalid stored view, skipped with a warning
+            out.append(ViewMembers(view, ders))
     return out
 
 
@@ -199,29 +201,39 @@ async def refresh_announcements(ctx: Context) -> int:
     Conditional on the hash announced before, so when several VTN processes notice the
     same change only one of them queues it. Returns how many VENs were re-announced.
     """
-    store = ctx.store
     sent = 0
-    for ven in await store.vens_with_role(VenRole.AGGREGATOR.value):
+    for ven in await ctx.store.vens_with_role(VenRole.AGGREGATOR.value):
         if not ven.registered or not is_aggregator(ven):
             continue
-        views = await all_members(ctx, ven)
-        new = metadata_hash(views)
-        old = await store.announced_hash(ven.ven_id)
-        if new == old:
-            continue
-        message = await off_loop(offer_of, ctx, ven, views)
-        entry = log(
-            "views.announced", ven, ctx.clock(),
-            views=[v.view.name for v in views], ders=sum(len(v.ders) for v in views),
-        )
         try:
-            # the new offer replaces the old one: reports requested on it end
-            await store.commit(Batch(announce=[(ven.ven_id, old, new)], outbox=[message],
-                                     cancel_subscriptions_of=[ven.ven_id], log=[entry]))
-            sent += 1
-        except Conflict:
-            pass  # another process announced it
+            sent += await refresh_one(ctx, ven)
+        except StoreError:
+            raise  # the store is down for everyone: the job fails and runs again
+        except Exception as exc:  # one aggregator's failure must not stop the others
+            logger.warning("views of %s not refreshed: %r", ven.ven_id, exc)
     return sent
+
+
+async def refresh_one(ctx: Context, ven: Ven) -> int:
+    """Re-announce one aggregator VEN's views if they changed: 1 if queued, else 0."""
+    store = ctx.store
+    views = await all_members(ctx, ven)
+    new = metadata_hash(views)
+    old = await store.announced_hash(ven.ven_id)
+    if new == old:
+        return 0
+    message = await off_loop(offer_of, ctx, ven, views)
+    entry = log(
+        "views.announced", ven, ctx.clock(),
+        views=[v.view.name for v in views], ders=sum(len(v.ders) for v in views),
+    )
+    try:
+        # the new offer replaces the old one: reports requested on it end
+        await store.commit(Batch(announce=[(ven.ven_id, old, new)], outbox=[message],
+                                 cancel_subscriptions_of=[ven.ven_id], log=[entry]))
+        return 1
+    except Conflict:
+        return 0  # another process announced it
 
 
 def announce_on_registration(batch: Batch, ven: Ven, message: OutboxMessage, digest: str,
@@ -241,9 +253,10 @@ async def _view_members(ctx: Context, ven: Ven, name: str,
     if name not in cache:
         assert ven.aggregator_id is not None
         view = await registry_views.find_view(ctx.store, ven.aggregator_id, name)
-        if view is None:
+        ders = None if view is None else await registry_views.offered_members(ctx.store, view)
+        if view is None or ders is None:
             raise OadrError(m.INVALID_ID, f"no report {name!r} was offered to this VEN")
-        cache[name] = ViewMembers(view, await registry_views.members(ctx.store, view))
+        cache[name] = ViewMembers(view, ders)
     return cache[name]
 
 
@@ -440,12 +453,10 @@ async def deliver_due(ctx: Context) -> tuple[int, int]:
         key = (ven.aggregator_id, sub.report_specifier_id)
         if key not in cache:
             view = await registry_views.find_view(store, *key)
-            cache[key] = (
-                None if view is None
-                else ViewMembers(view, await registry_views.members(store, view))
-            )
+            ders = None if view is None else await registry_views.offered_members(store, view)
+            cache[key] = None if view is None or ders is None else ViewMembers(view, ders)
         vm = cache[key]
-        if vm is None:  # the view was deleted: the report ends
+        if vm is None:  # the view was deleted (or is invalid): the report ends
             batch.subscription_states.append(
                 (sub.ven_id, sub.report_request_id, SubscriptionState.CANCELLED))
             batch.log.append(log("report.unsubscribed", ven, now,
@@ -479,5 +490,6 @@ class RefreshGate:
         seq = await ctx.store.last_seq()
         if seq == self.seen:
             return 0
-        self.seen = seq
-        return await refresh_announcements(ctx)
+        sent = await refresh_announcements(ctx)
+        self.seen = seq  # only once done: a failed run is retried at the next one
+        return sent

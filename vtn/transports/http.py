@@ -63,7 +63,9 @@ async def openadr(request: web.Request) -> web.StreamResponse:
         return closing(problem(408, "request timeout", "the request body arrived too slowly"))
     fingerprint = client_fingerprint(request)
     reply = await vtn.engine.handle(request.match_info["service"], body, fingerprint)
-    return web.Response(status=reply.status, body=reply.body, content_type=reply.content_type)
+    charset = "utf-8" if reply.content_type == "application/problem+json" else None
+    return web.Response(status=reply.status, body=reply.body, content_type=reply.content_type,
+                        charset=charset)  # as the fast path (and problem() above) say it
 
 
 async def health(request: web.Request) -> web.Response:

@@ -12,7 +12,7 @@ from registry.port import Store
 from registry.sqlite import SqliteStore
 from vtn import liveness
 from vtn.config import Config
-from vtn.services import views
+from vtn.services import history, report_watch, views
 from vtn.services.base import Context, utc_clock
 from vtn.services.dispatch import Engine
 
@@ -70,6 +70,15 @@ class Vtn:
                 self.views_gate.run, "interval", args=[self.ctx],
                 seconds=views_cfg.refresh_s, max_instances=1, coalesce=True,
             )
+            reports_cfg = self.config.reports
+            self.scheduler.add_job(
+                report_watch.check, "interval", args=[self.ctx],
+                seconds=reports_cfg.check_s, max_instances=1, coalesce=True,
+            )
+            self.scheduler.add_job(
+                history.flush, "interval", args=[self.ctx],
+                seconds=reports_cfg.history_flush_s, max_instances=1, coalesce=True,
+            )
             self.scheduler.start()
 
     async def stop(self) -> None:
@@ -78,5 +87,7 @@ class Vtn:
             self.scheduler = None
         try:
             await liveness.flush_contacts(self.ctx)
+            if history.buffer_of(self.ctx).acc:
+                await history.flush(self.ctx)
         finally:
             await self.store.close()

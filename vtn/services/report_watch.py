@@ -154,19 +154,7 @@ async def _running(ctx: Context, step: _Step, ven: Ven, now: datetime) -> None:
         return
     renew_at = end - timedelta(seconds=cfg.renew_before_s) if end and rec.renew else None
     if renew_at is not None and now >= renew_at:
-        fresh = as_sent(rec.model_copy(update={
-            "report_request_id": new_id(), "state": S.PENDING, "attempts": 0, "rev": 0,
-            "interval_start": None, "interval_duration_s": None, "created_at": now,
-            "acknowledged_at": None, "last_report_at": None, "replaces": rec.report_request_id,
-            "replaced_by": None, "cancel_sent": False,
-        }), now, cfg)
-        b.report_requests.append(fresh)
-        b.outbox.append(outbox(ven, create_report(ven.ven_id, [fresh])))
-        b.log.append(_entry("report.renewed", ven, rec, now, by=fresh.report_request_id))
-        b.log.append(_entry("report.requested", ven, fresh, now, attempt=1,
-                            via="oadrCreateReport"))
-        step.set(rec, replaced_by=fresh.report_request_id,
-                 next_check_at=now + timedelta(seconds=cfg.ack_timeout_s))
+        renewal(step, ven, now, cfg)
         return
     window = timedelta(seconds=cfg.silent_after_periods * rec.period_s)
     last = rec.last_report_at or rec.acknowledged_at or rec.requested_at or rec.created_at
@@ -179,6 +167,41 @@ async def _running(ctx: Context, step: _Step, ven: Ven, now: datetime) -> None:
             return
         candidates.append(last + window + timedelta(seconds=1))
     step.set(rec, next_check_at=min(candidates, default=None))
+
+
+def renewal(step: _Step, ven: Ven, now: datetime, cfg: ReportsConfig) -> ReportRequestRecord:
+    """A fresh request (new reportRequestID, fresh reportInterval) replacing step.old;
+    the old one is cancelled once the fresh one is acknowledged (see _running)."""
+    rec, b = step.old, step.batch
+    fresh = as_sent(rec.model_copy(update={
+        "report_request_id": new_id(), "state": S.PENDING, "attempts": 0, "rev": 0,
+        "interval_start": None, "interval_duration_s": None, "created_at": now,
+        "acknowledged_at": None, "last_report_at": None, "replaces": rec.report_request_id,
+        "replaced_by": None, "cancel_sent": False,
+    }), now, cfg)
+    b.report_requests.append(fresh)
+    b.outbox.append(outbox(ven, create_report(ven.ven_id, [fresh])))
+    b.log.append(_entry("report.renewed", ven, rec, now, by=fresh.report_request_id))
+    b.log.append(_entry("report.requested", ven, fresh, now, attempt=1, via="oadrCreateReport"))
+    step.set(rec, replaced_by=fresh.report_request_id,
+             next_check_at=now + timedelta(seconds=cfg.ack_timeout_s))
+    return fresh
+
+
+async def renew_now(ctx: Context, ven: Ven, rec: ReportRequestRecord) -> bool:
+    """Replace a running request at once (after an event's raised rate, some VENs have
+    dropped it for the event's request); False if it changed meanwhile."""
+    if rec.state not in (S.ACTIVE, S.SILENT) or rec.replaced_by is not None:
+        return False
+    step = _Step(rec)
+    renewal(step, ven, ctx.clock(), ctx.config.reports)
+    assert step.new is not None
+    step.batch.report_request_updates.append((step.new, rec.state, rec.rev))
+    try:
+        await ctx.store.commit(step.batch)
+    except Conflict:
+        return False
+    return True
 
 
 def _expire(step: _Step, ven: Ven, now: datetime) -> None:

@@ -110,7 +110,7 @@ def test_cli_requests_lists_and_cancels(config: Config) -> None:
 
     ven_id = asyncio.run(setup())
     data = ["--data-dir", str(config.data_dir)]
-    runner = CliRunner()
+    runner = CliRunner(env={"VTN_STORE_URL": config.store.url, "COLUMNS": "250"})
     got = runner.invoke(cli, ["reports", "request", ven_id, "--rid", "hp-power",
                               "--granularity", "30", "--json", *data])
     assert got.exit_code == 0, got.output
@@ -123,7 +123,7 @@ def test_cli_requests_lists_and_cancels(config: Config) -> None:
     listed = json.loads(runner.invoke(cli, ["reports", "list", ven_id, "--json", *data]).output)
     assert {r["report_request_id"]: r["state"] for r in listed}[rr["report_request_id"]] == (
         "cancel_pending")
-    table = runner.invoke(cli, ["reports", "list", *data], env={"COLUMNS": "250"})
+    table = runner.invoke(cli, ["reports", "list", *data])
     assert table.exit_code == 0 and "cancel_pending" in table.output
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import aiohttp
 import pytest
@@ -97,6 +98,9 @@ async def test_poll_only_ven_gets_the_same_request_as_create_report(net: Net) ->
                   if d.resource_id == "boiler")
     assert boiler.last_values["boiler-power"].value == pytest.approx(1.002)
     assert boiler.last_report_at == net.clock.now
+    # healthy requests do not wake the watch job until they would be silent
+    soon = net.clock.now + timedelta(seconds=60 * cfg.silent_after_periods - 1)
+    assert await net.vtn.store.due_report_requests(soon) == []
     # acknowledged: never sent again
     await net.tick(cfg.ack_timeout_s * 10)
     await ven.report(net.clock.now, 1000.0)

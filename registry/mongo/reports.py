@@ -104,14 +104,17 @@ async def write_requests(c: MongoConn, batch: Batch, s: Session) -> None:
             raise Conflict(f"report request {rec.report_request_id} changed meanwhile")
     if batch.report_request_seen:
         seen: list[UpdateOne] = []
-        for ven_id, rr_id, at, data in batch.report_request_seen:
+        for ven_id, rr_id, at, data, nxt in batch.report_request_seen:
             key = {"ven_id": ven_id, "report_request_id": rr_id}
             seen.append(UpdateOne({**key, "state": {"$in": _UNSETTLED}},
                                   {"$set": {"state": "active"}}))
             seen.append(UpdateOne({**key, "acknowledged_at": None},
                                   {"$set": {"acknowledged_at": at.isoformat()}}))
-            last = {"$set": {"last_report_at": at.isoformat()}} if data else {}
-            seen.append(UpdateOne(key, {**last, "$inc": {"rev": 1}}))
+            put: dict[str, object] = {
+                "next_check_at": fixed_time(nxt) if nxt is not None else None}
+            if data:
+                put["last_report_at"] = at.isoformat()
+            seen.append(UpdateOne(key, {"$set": put, "$inc": {"rev": 1}}))
         await c.bulk(s, "report_requests", seen)
 
 

@@ -70,10 +70,12 @@ class Batch:
     # still as read (else the whole commit fails with Conflict); the record carries rev+1
     report_request_updates: list[tuple[ReportRequestRecord, ReportRequestState, int]] = field(
         default_factory=list)
-    # (ven_id, report_request_id, at, data): the VEN acknowledged (data False) or sent a
-    # report (data True: last_report_at = at); pending/overdue/silent become active,
-    # acknowledged_at is set once, rev grows
-    report_request_seen: list[tuple[str, str, datetime, bool]] = field(default_factory=list)
+    # (ven_id, report_request_id, at, data, next_check_at): the VEN acknowledged (data
+    # False) or sent a report (data True: last_report_at = at); pending/overdue/silent
+    # become active, acknowledged_at is set once, next_check_at is set (the watch job
+    # then wakes only when the reports stop, or to renew), rev grows
+    report_request_seen: list[tuple[str, str, datetime, bool, datetime | None]] = field(
+        default_factory=list)
     # telemetry history (registry.response): additive (sum, count) per bucket
     telemetry: list[TelemetryBucket] = field(default_factory=list)
     # drop history buckets that start before this time

@@ -24,7 +24,7 @@ _SEEN = (
     "doc=json_set(doc, "
     f"'$.state', CASE WHEN state IN {_UNSETTLED} THEN 'active' ELSE state END, "
     "'$.acknowledged_at', coalesce(json_extract(doc, '$.acknowledged_at'), ?), "
-    "'$.rev', coalesce(json_extract(doc, '$.rev'), 0) + 1{data}) "
+    "'$.next_check_at', ?, '$.rev', coalesce(json_extract(doc, '$.rev'), 0) + 1{data}) "
     "WHERE ven_id=? AND report_request_id=?"
 )
 _SEEN_ACK = _SEEN.format(data="")
@@ -114,12 +114,13 @@ def write_requests(db: sqlite3.Connection, batch: Batch) -> None:
         ))
         if cur.rowcount != 1:
             raise Conflict(f"report request {rec.report_request_id} changed meanwhile")
-    for ven_id, rr_id, at, data in batch.report_request_seen:
+    for ven_id, rr_id, at, data, nxt in batch.report_request_seen:
         iso = at.isoformat()
+        check = fixed_time(nxt) if nxt is not None else None
         if data:
-            db.execute(_SEEN_DATA, (iso, iso, ven_id, rr_id))
+            db.execute(_SEEN_DATA, (iso, check, iso, ven_id, rr_id))
         else:
-            db.execute(_SEEN_ACK, (iso, ven_id, rr_id))
+            db.execute(_SEEN_ACK, (iso, check, ven_id, rr_id))
 
 
 def write_telemetry(db: sqlite3.Connection, batch: Batch) -> None:

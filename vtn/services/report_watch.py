@@ -76,6 +76,19 @@ def as_sent(rec: ReportRequestRecord, now: datetime, cfg: ReportsConfig) -> Repo
     return rec.model_copy(update=update)
 
 
+def next_check_after(rec: ReportRequestRecord, at: datetime, cfg: ReportsConfig) -> datetime:
+    """When the watch job must look at a request the VEN just acknowledged or reported
+    on: when it would be silent, or earlier to renew / expire it. Written with each
+    refresh of last_report_at, so healthy requests never wake the job in between."""
+    nxt = at + timedelta(seconds=cfg.silent_after_periods * rec.period_s + 1)
+    end = rec.interval_end
+    if end is not None:
+        nxt = min(nxt, end - timedelta(seconds=cfg.renew_before_s) if rec.renew else end)
+    if rec.replaced_by is not None:
+        nxt = min(nxt, at + timedelta(seconds=cfg.ack_timeout_s))
+    return nxt
+
+
 def create_report(ven_id: str, recs: list[ReportRequestRecord]) -> m.CreateReport:
     return m.CreateReport(request_id=new_request_id(),
                           report_requests=[wire_request(r) for r in recs], ven_id=ven_id)

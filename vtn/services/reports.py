@@ -197,7 +197,8 @@ async def update_report(
     updates: dict[str, DerStatusUpdate] = {}
     samples: list[history.Sample] = []
     batch = Batch()
-    silent_after = ctx.config.reports.silent_after_periods
+    cfg = ctx.config.reports
+    silent_after = cfg.silent_after_periods
     for report in msg.reports:
         if report.report_specifier_id == "METADATA" or report.report_name.startswith("METADATA"):
             raise OadrError(m.INVALID_DATA, "oadrUpdateReport cannot carry METADATA")
@@ -219,7 +220,8 @@ async def update_report(
                         samples.append(
                             (der.device_id, p.r_id, at, p.value, info.units, info.si_scale))
         if has_data and _refresh_due(rr, now, silent_after):
-            batch.report_request_seen.append((ven.ven_id, rr.report_request_id, now, True))
+            batch.report_request_seen.append((ven.ven_id, rr.report_request_id, now, True,
+                                              report_watch.next_check_after(rr, now, cfg)))
             if rr.state != ReportRequestState.ACTIVE:
                 kind = ("report.resumed" if rr.state == ReportRequestState.SILENT
                         else "report.acknowledged")
@@ -305,7 +307,9 @@ async def created_report(
         if rr.report_request_id in listed and rr.state in (
             ReportRequestState.PENDING, ReportRequestState.OVERDUE
         ):
-            batch.report_request_seen.append((ven.ven_id, rr.report_request_id, now, False))
+            batch.report_request_seen.append((
+                ven.ven_id, rr.report_request_id, now, False,
+                report_watch.next_check_after(rr, now, ctx.config.reports)))
             batch.log.append(log(
                 "report.acknowledged", ven, now, actor="ven",
                 report_request_id=rr.report_request_id,

@@ -100,9 +100,12 @@ class Vtn:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None
+        if history.buffer_of(self.ctx).acc:  # telemetry samples not written yet
+            try:
+                await history.flush(self.ctx)
+            except Exception:
+                log.exception("telemetry history not written at stop")
         try:
             await liveness.flush_contacts(self.ctx)
-            if history.buffer_of(self.ctx).acc:
-                await history.flush(self.ctx)
         finally:
             await self.store.close()

@@ -8,12 +8,13 @@ from datetime import datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from registry import event_manager
 from registry.port import Store
 from registry.sqlite import SqliteStore
 from vtn import liveness
 from vtn.config import Config
 from vtn.security.files import create_private
-from vtn.services import views
+from vtn.services import event_telemetry, history, report_watch, views
 from vtn.services.base import Context, utc_clock
 from vtn.services.dispatch import Engine
 
@@ -30,6 +31,15 @@ def make_store(config: Config) -> Store:
         raise ValueError(f"unsupported store url {url!r} (sqlite:///PATH or mongodb://...)")
     create_private(config.sqlite_path)  # 0600 before SQLite opens it (and its -wal, -shm)
     return SqliteStore(config.sqlite_path, synchronous=config.store.sqlite_synchronous)
+
+
+async def advance_events(ctx: Context) -> list[tuple[str, str, str]]:
+    """The event status job: log due transitions (once across processes), then raise or
+    restore the targets' telemetry rate (vtn.services.event_telemetry)."""
+    changes = await event_manager.advance_statuses(ctx.store, ctx.clock())
+    if changes:
+        await event_telemetry.on_transitions(ctx, changes)
+    return changes
 
 
 class Vtn:
@@ -72,12 +82,31 @@ class Vtn:
                 self.views_gate.run, "interval", args=[self.ctx],
                 seconds=views_cfg.refresh_s, max_instances=1, coalesce=True,
             )
+            reports_cfg = self.config.reports
+            self.scheduler.add_job(
+                report_watch.check, "interval", args=[self.ctx],
+                seconds=reports_cfg.check_s, max_instances=1, coalesce=True,
+            )
+            self.scheduler.add_job(
+                history.flush, "interval", args=[self.ctx],
+                seconds=reports_cfg.history_flush_s, max_instances=1, coalesce=True,
+            )
+            if hasattr(self.store, "open_events"):  # until every adapter has DR events
+                self.scheduler.add_job(
+                    advance_events, "interval", args=[self.ctx],
+                    seconds=reports_cfg.check_s, max_instances=1, coalesce=True,
+                )
             self.scheduler.start()
 
     async def stop(self) -> None:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None
+        if history.buffer_of(self.ctx).acc:  # telemetry samples not written yet
+            try:
+                await history.flush(self.ctx)
+            except Exception:
+                log.exception("telemetry history not written at stop")
         try:
             await liveness.flush_contacts(self.ctx)
         finally:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from registry.api import ders, log, stats, vens, views
+from registry.api import ders, event_response, log, reports, stats, vens, views
 from registry.api.auth import AuthError, Verifier
 from registry.api.common import PRINCIPAL, STORE_KEY
 from registry.api.errors import Handler, problems
@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 PREFIX = "/api"
 PUBLIC = {PREFIX + "/v1/openapi.json", PREFIX + "/docs"}
 VERIFIER = web.AppKey("api.verifier", Verifier)
-RESOURCES = (ders, vens, log, stats, views)  # the order of the OpenAPI document
+# the order of the OpenAPI document
+RESOURCES = (ders, vens, log, stats, views, reports, event_response)
 
 
 def operations() -> list[Op]:

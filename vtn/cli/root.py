@@ -15,6 +15,7 @@ from vtn.cli.certs import certs_group
 from vtn.cli.demo import demo
 from vtn.cli.ders import ders
 from vtn.cli.log import log_group
+from vtn.cli.reports import reports_group
 from vtn.cli.serve import serve
 from vtn.cli.store import export_cmd, import_cmd, store_group
 from vtn.cli.vens import vens
@@ -33,5 +34,5 @@ def main(verbose: bool) -> None:
 
 
 for command in (serve, demo, vens, ders, log_group, certs_group, token_group, store_group,
-                export_cmd, import_cmd, views_group):
+                export_cmd, import_cmd, views_group, reports_group):
     main.add_command(command)

@@ -10,7 +10,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from registry.port import Store
 from registry.sqlite import SqliteStore
-from vtn import liveness
+from vtn import event_jobs, liveness
 from vtn.config import Config
 from vtn.services import views
 from vtn.services.base import Context, utc_clock
@@ -69,6 +69,10 @@ class Vtn:
             self.scheduler.add_job(
                 self.views_gate.run, "interval", args=[self.ctx],
                 seconds=views_cfg.refresh_s, max_instances=1, coalesce=True,
+            )
+            self.scheduler.add_job(
+                event_jobs.tick, "interval", args=[self.ctx],
+                seconds=self.config.events.status_interval_s, max_instances=1, coalesce=True,
             )
             self.scheduler.start()
 

@@ -8,13 +8,12 @@ from datetime import datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from registry import event_manager
 from registry.port import Store
 from registry.sqlite import SqliteStore
-from vtn import liveness
+from vtn import event_jobs, liveness
 from vtn.config import Config
 from vtn.security.files import create_private
-from vtn.services import event_telemetry, history, report_watch, views
+from vtn.services import history, report_watch, views
 from vtn.services.base import Context, utc_clock
 from vtn.services.dispatch import Engine
 
@@ -31,15 +30,6 @@ def make_store(config: Config) -> Store:
         raise ValueError(f"unsupported store url {url!r} (sqlite:///PATH or mongodb://...)")
     create_private(config.sqlite_path)  # 0600 before SQLite opens it (and its -wal, -shm)
     return SqliteStore(config.sqlite_path, synchronous=config.store.sqlite_synchronous)
-
-
-async def advance_events(ctx: Context) -> list[tuple[str, str, str]]:
-    """The event status job: log due transitions (once across processes), then raise or
-    restore the targets' telemetry rate (vtn.services.event_telemetry)."""
-    changes = await event_manager.advance_statuses(ctx.store, ctx.clock())
-    if changes:
-        await event_telemetry.on_transitions(ctx, changes)
-    return changes
 
 
 class Vtn:
@@ -91,11 +81,10 @@ class Vtn:
                 history.flush, "interval", args=[self.ctx],
                 seconds=reports_cfg.history_flush_s, max_instances=1, coalesce=True,
             )
-            if hasattr(self.store, "open_events"):  # until every adapter has DR events
-                self.scheduler.add_job(
-                    advance_events, "interval", args=[self.ctx],
-                    seconds=reports_cfg.check_s, max_instances=1, coalesce=True,
-                )
+            self.scheduler.add_job(
+                event_jobs.tick, "interval", args=[self.ctx],
+                seconds=self.config.events.status_interval_s, max_instances=1, coalesce=True,
+            )
             self.scheduler.start()
 
     async def stop(self) -> None:

@@ -157,6 +157,13 @@ class ViewsConfig(Section):
     batch: int = Field(100, ge=1, le=10000)
 
 
+class EventsConfig(Section):
+    """[events]: demand-response events."""
+
+    # how often event statuses are advanced (far -> near -> active -> completed)
+    status_interval_s: float = Field(5.0, gt=0)
+
+
 class Config(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="VTN_",
@@ -177,6 +184,7 @@ class Config(BaseSettings):
     tls: TlsConfig = TlsConfig()
     signatures: SignatureConfig = SignatureConfig()
     views: ViewsConfig = ViewsConfig()
+    events: EventsConfig = EventsConfig()
 
     @classmethod
     def settings_customise_sources(

@@ -15,7 +15,7 @@ from typing import Any
 
 from registry.events import DrEvent, EventDelivery, EventStatus, EventTargets
 from registry.models import LogEntry
-from registry.port import Batch, Conflict, Scope, Store
+from registry.port import SERVICE, Batch, Conflict, Scope, Store
 
 MAX_REPORTED_IDS = 10
 
@@ -186,6 +186,11 @@ async def cancel_event(
     return new
 
 
+# transitions after which VENs are sent a fresh distribute (status and currentValue), for
+# VENs that do not compute an event's status themselves
+REDISTRIBUTE_ON = frozenset({EventStatus.NEAR, EventStatus.ACTIVE})
+
+
 async def advance_statuses(store: Store, now: datetime) -> list[tuple[str, str, str]]:
     """Log each due status transition once across processes (conditional on the old)."""
     changed: list[tuple[str, str, str]] = []
@@ -198,6 +203,9 @@ async def advance_statuses(store: Store, now: datetime) -> list[tuple[str, str, 
             log=[_entry("event.status", event, "vtn", now, **{"from": event.status.value,
                                                               "to": new.value})],
         )
+        if new in REDISTRIBUTE_ON:
+            deliveries = await store.deliveries_of_event(event.event_id, SERVICE)
+            batch.distribute_to = sorted({d.ven_id for d in deliveries})
         try:
             await store.commit(batch)
         except Conflict:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 
 def utcnow() -> datetime:
@@ -184,14 +184,34 @@ class ReportSpec(Model):
 
 
 class ReportRequestState(StrEnum):
-    PENDING = "pending"  # sent, not yet acknowledged with oadrCreatedReport
+    PENDING = "pending"  # sent, not yet acknowledged with oadrCreatedReport (or a report)
     ACTIVE = "active"
-    CANCEL_PENDING = "cancel_pending"  # oadrCancelReport queued
+    CANCEL_PENDING = "cancel_pending"  # oadrCancelReport queued (or to be queued)
     CANCELLED = "cancelled"
+    OVERDUE = "overdue"  # not acknowledged after every retry (vtn.services.report_watch)
+    SILENT = "silent"  # acknowledged, but its reports stopped arriving
+
+
+# states in which the VEN may (still) send reports for a request
+OPEN_REPORT_STATES = frozenset({
+    ReportRequestState.PENDING, ReportRequestState.ACTIVE, ReportRequestState.OVERDUE,
+    ReportRequestState.SILENT,
+})
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width: text order is time order
+
+
+def fixed_time(at: datetime) -> str:
+    """``at`` as the fixed-width UTC text the stores index (next_check_at)."""
+    return at.astimezone(UTC).strftime(TIME_FORMAT)
 
 
 class ReportRequestRecord(Model):
-    """A report the VTN asked a VEN for."""
+    """A report the VTN asked a VEN for, and how that request is doing.
+
+    ``rev`` grows on every write, so the watch job's changes are conditional on what
+    it read (one process acts on each due request). ``next_check_at`` is when that job
+    looks at it again (None: never; indexed, stored as fixed-width text).
+    """
 
     ven_id: str
     report_request_id: str
@@ -201,6 +221,36 @@ class ReportRequestRecord(Model):
     report_back_duration_s: float
     state: ReportRequestState = ReportRequestState.PENDING
     created_at: datetime = Field(default_factory=utcnow)
+    # reportInterval sent with the request (None: none, as before issue #21)
+    interval_start: datetime | None = None
+    interval_duration_s: float | None = None
+    renew: bool = False  # replaced by a fresh request before its interval ends
+    origin: str = "registration"  # "registration", "operator", "event:<event_id>"
+    requested_at: datetime | None = None  # last time it was sent
+    attempts: int = 0  # times sent (0: written by the API, not sent yet)
+    acknowledged_at: datetime | None = None
+    last_report_at: datetime | None = None  # receive time, refreshed at most every period
+    next_check_at: datetime | None = None
+    replaces: str | None = None  # the request this one renews
+    replaced_by: str | None = None
+    cancel_sent: bool = False  # CANCEL_PENDING: the oadrCancelReport is in the outbox
+    reading_types: dict[str, str] = Field(default_factory=dict)  # rID -> readingType
+    rev: int = 0
+
+    @field_serializer("next_check_at")
+    def _fixed(self, value: datetime | None) -> str | None:
+        return fixed_time(value) if value is not None else None
+
+    @property
+    def period_s(self) -> float:
+        """Seconds between the VEN's oadrUpdateReports."""
+        return max(self.granularity_s, self.report_back_duration_s, 1.0)
+
+    @property
+    def interval_end(self) -> datetime | None:
+        if self.interval_start is None or not self.interval_duration_s:
+            return None
+        return self.interval_start + timedelta(seconds=self.interval_duration_s)
 
 
 class OutboxMessage(Model):

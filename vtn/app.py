@@ -10,10 +10,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from registry.port import Store
 from registry.sqlite import SqliteStore
-from vtn import liveness
+from vtn import event_jobs, liveness
 from vtn.config import Config
 from vtn.security.files import create_private
-from vtn.services import views
+from vtn.services import history, report_watch, views
 from vtn.services.base import Context, utc_clock
 from vtn.services.dispatch import Engine
 
@@ -72,12 +72,30 @@ class Vtn:
                 self.views_gate.run, "interval", args=[self.ctx],
                 seconds=views_cfg.refresh_s, max_instances=1, coalesce=True,
             )
+            reports_cfg = self.config.reports
+            self.scheduler.add_job(
+                report_watch.check, "interval", args=[self.ctx],
+                seconds=reports_cfg.check_s, max_instances=1, coalesce=True,
+            )
+            self.scheduler.add_job(
+                history.flush, "interval", args=[self.ctx],
+                seconds=reports_cfg.history_flush_s, max_instances=1, coalesce=True,
+            )
+            self.scheduler.add_job(
+                event_jobs.tick, "interval", args=[self.ctx],
+                seconds=self.config.events.status_interval_s, max_instances=1, coalesce=True,
+            )
             self.scheduler.start()
 
     async def stop(self) -> None:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None
+        if history.buffer_of(self.ctx).acc:  # telemetry samples not written yet
+            try:
+                await history.flush(self.ctx)
+            except Exception:
+                log.exception("telemetry history not written at stop")
         try:
             await liveness.flush_contacts(self.ctx)
         finally:

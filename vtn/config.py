@@ -66,6 +66,25 @@ class ReportsConfig(Section):
     usage_granularity_s: float = Field(60.0, gt=0)
     # how often the VEN sends the collected intervals back
     report_back_duration_s: float = Field(60.0, gt=0)
+    # issue #21: a request not acknowledged (oadrCreatedReport, or a report) within this
+    # time is sent again as oadrCreateReport (same reportRequestID), with backoff
+    ack_timeout_s: float = Field(60.0, gt=0)
+    ack_backoff: float = Field(2.0, ge=1)
+    # sends in all (the first included) before the request is overdue
+    max_attempts: int = Field(4, ge=1, le=20)
+    # active requests whose reports stop for this many report periods are silent
+    silent_after_periods: float = Field(3.0, gt=1)
+    # reportInterval of open-ended requests: dtstart = now, duration = horizon; renewed
+    # (a new request, the old one cancelled) renew_before_s before the end
+    horizon_s: float = Field(86400.0, ge=600)
+    renew_before_s: float = Field(3600.0, gt=0)
+    # the watch job: how often, and how many due requests per round trip
+    check_s: float = Field(5.0, gt=0)
+    check_batch: int = Field(200, ge=1, le=10000)
+    # telemetry history for measured response: bucket width, flush interval, retention
+    history_bucket_s: float = Field(300.0, ge=1)
+    history_flush_s: float = Field(30.0, gt=0)
+    history_keep_s: float = Field(14 * 86400.0, gt=0)
 
 
 class LivenessConfig(Section):
@@ -138,6 +157,13 @@ class ViewsConfig(Section):
     batch: int = Field(100, ge=1, le=10000)
 
 
+class EventsConfig(Section):
+    """[events]: demand-response events."""
+
+    # how often event statuses are advanced (far -> near -> active -> completed)
+    status_interval_s: float = Field(5.0, gt=0)
+
+
 class Config(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="VTN_",
@@ -158,6 +184,7 @@ class Config(BaseSettings):
     tls: TlsConfig = TlsConfig()
     signatures: SignatureConfig = SignatureConfig()
     views: ViewsConfig = ViewsConfig()
+    events: EventsConfig = EventsConfig()
 
     @classmethod
     def settings_customise_sources(

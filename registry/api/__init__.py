@@ -2,8 +2,9 @@
 
 It runs as an aiohttp sub-application so its middlewares (bearer auth, problem+json)
 never touch the OpenADR endpoints. This module assembles the route table from one module
-per resource (``ders``, ``vens``, ``events``, ``log``, ``stats``, ``views``); they share
-:mod:`registry.api.common` and never import this module.
+per resource (``ders``, ``vens``, ``events``, ``event_response``, ``log``, ``stats``,
+``views``, ``reports``); they share :mod:`registry.api.common` and never import this
+module.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from registry.api import ders, events, log, stats, vens, views
+from registry.api import ders, event_response, events, log, reports, stats, vens, views
 from registry.api.auth import AuthError, Verifier
 from registry.api.common import BODY_KEY, CLOCK_KEY, PRINCIPAL, STORE_KEY, BodyLimits
 from registry.api.errors import Handler, problems
@@ -28,7 +29,8 @@ if TYPE_CHECKING:
 PREFIX = "/api"
 PUBLIC = {PREFIX + "/v1/openapi.json", PREFIX + "/docs"}
 VERIFIER = web.AppKey("api.verifier", Verifier)
-RESOURCES = (ders, vens, events, log, stats, views)  # the order of the OpenAPI document
+# the order of the OpenAPI document
+RESOURCES = (ders, vens, events, event_response, log, stats, views, reports)
 
 
 def operations() -> list[Op]:

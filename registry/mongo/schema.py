@@ -46,6 +46,13 @@ INDEXES: dict[str, list[tuple[str, list[tuple[str, Any]], dict[str, Any]]]] = {
     "report_requests": [
         ("ven_request_unique", [("ven_id", 1), ("report_request_id", 1)], {"unique": True}),
         ("ven_order", [("ven_id", 1), ("ord", 1)], {}),
+        # the watch job (vtn.services.report_watch): fixed-width text, earliest first
+        ("due", [("next_check_at", 1)], {}),
+    ],
+    # telemetry history (registry.response): _id = device|bucket|rID, merged with $inc
+    "der_history": [
+        ("device_bucket", [("device_id", 1), ("bucket", 1)], {}),
+        ("bucket", [("bucket", 1)], {}),
     ],
     "outbox": [("ven_seq", [("ven_id", 1), ("seq", 1)], {"unique": True})],
     "log": [

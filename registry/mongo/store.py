@@ -65,7 +65,16 @@ from registry.mongo import (
     views,
 )
 from registry.mongo.conn import Doc, MongoConn, Session
-from registry.port import SERVICE, Batch, DerQuery, DerRef, PollState, Scope, StoreUnavailable
+from registry.port import (
+    SERVICE,
+    Batch,
+    DerQuery,
+    DerRef,
+    PollState,
+    Scope,
+    StoreUnavailable,
+    TelemetryBucket,
+)
 from vtn.config import StoreConfig
 
 
@@ -188,6 +197,16 @@ class MongoStore:
     async def report_requests_of_ven(self, ven_id: str) -> list[ReportRequestRecord]:
         return await reports.report_requests_of_ven(self.conn, ven_id)
 
+    async def due_report_requests(
+        self, now: datetime, limit: int = 100
+    ) -> list[ReportRequestRecord]:
+        return await reports.due_report_requests(self.conn, now, limit)
+
+    async def telemetry_history(
+        self, device_ids: list[str], start: datetime, end: datetime
+    ) -> list[TelemetryBucket]:
+        return await reports.telemetry_history(self.conn, device_ids, start, end)
+
     # --- writes ---------------------------------------------------------------
 
     async def commit(self, batch: Batch) -> list[LogEntry]:
@@ -281,6 +300,7 @@ async def _apply(c: MongoConn, batch: Batch, s: Session) -> list[LogEntry]:
     if batch.der_status:
         await ders.write_status(c, batch.der_status, s)
     await reports.write_requests(c, batch, s)
+    await reports.write_telemetry(c, batch, s)
     await outbox.write_outbox(c, batch, s)
     entries = await log.append_log(c, batch.log, s)
     for ven_id, at in batch.mark_online:

@@ -13,7 +13,7 @@ reaction to a message first, then persists it in one step (nothing half-written)
 
 from __future__ import annotations
 
-from registry.port.batch import ANY, Batch, DerStatusUpdate
+from registry.port.batch import ANY, Batch, DerStatusUpdate, TelemetryBucket
 from registry.port.ders import DerQuery, DerRef, DerStore
 from registry.port.errors import Conflict, StoreError, StoreUnavailable
 from registry.port.events import EventQuery, EventStore, OptAnswer
@@ -32,6 +32,7 @@ __all__ = [
     "ANY",
     "SERVICE",
     "Batch",
+    "TelemetryBucket",
     "Conflict",
     "DerQuery",
     "DerRef",

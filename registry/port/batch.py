@@ -38,6 +38,17 @@ class DerStatusUpdate:
 
 
 @dataclass(slots=True)
+class TelemetryBucket:
+    """Load samples of one DER rID in one time bucket (W): merged by adding."""
+
+    device_id: str
+    r_id: str
+    bucket: datetime  # start of the bucket
+    sum_w: float
+    count: int
+
+
+@dataclass(slots=True)
 class Batch:
     """One atomic unit of work."""
 
@@ -55,6 +66,20 @@ class Batch:
     report_request_states: list[tuple[str, str, ReportRequestState]] = field(default_factory=list)
     # cancel every open report request of these VENs
     cancel_report_requests_of: list[str] = field(default_factory=list)
+    # (new record, expected state, expected rev): replace a report request only if it is
+    # still as read (else the whole commit fails with Conflict); the record carries rev+1
+    report_request_updates: list[tuple[ReportRequestRecord, ReportRequestState, int]] = field(
+        default_factory=list)
+    # (ven_id, report_request_id, at, data, next_check_at): the VEN acknowledged (data
+    # False) or sent a report (data True: last_report_at = at); pending/overdue/silent
+    # become active, acknowledged_at is set once, next_check_at is set (the watch job
+    # then wakes only when the reports stop, or to renew), rev grows
+    report_request_seen: list[tuple[str, str, datetime, bool, datetime | None]] = field(
+        default_factory=list)
+    # telemetry history (registry.response): additive (sum, count) per bucket
+    telemetry: list[TelemetryBucket] = field(default_factory=list)
+    # drop history buckets that start before this time
+    prune_telemetry_before: datetime | None = None
     outbox: list[OutboxMessage] = field(default_factory=list)
     clear_outbox_of: list[str] = field(default_factory=list)
     log: list[LogEntry] = field(default_factory=list)

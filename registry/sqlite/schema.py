@@ -85,6 +85,22 @@ CREATE TABLE IF NOT EXISTS report_requests (
     PRIMARY KEY (ven_id, report_request_id)
 );
 
+-- the report-request watch job (vtn.services.report_watch): due checks, earliest first
+CREATE INDEX IF NOT EXISTS report_requests_due
+    ON report_requests(json_extract(doc, '$.next_check_at'));
+
+-- telemetry history for measured response (registry.response): load per DER rID and
+-- time bucket, merged by adding (sum_w, n)
+CREATE TABLE IF NOT EXISTS der_history (
+    device_id TEXT NOT NULL,
+    bucket REAL NOT NULL,
+    r_id TEXT NOT NULL,
+    sum_w REAL NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (device_id, bucket, r_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS der_history_bucket ON der_history(bucket);
+
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     ven_id TEXT NOT NULL,

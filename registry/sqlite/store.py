@@ -31,7 +31,16 @@ from registry.models import (
     Ven,
     View,
 )
-from registry.port import SERVICE, Batch, DerQuery, DerRef, PollState, Scope, StoreUnavailable
+from registry.port import (
+    SERVICE,
+    Batch,
+    DerQuery,
+    DerRef,
+    PollState,
+    Scope,
+    StoreUnavailable,
+    TelemetryBucket,
+)
 from registry.sqlite import (
     ders,
     discovery,
@@ -142,6 +151,16 @@ class SqliteStore:
 
     async def report_requests_of_ven(self, ven_id: str) -> list[ReportRequestRecord]:
         return reports.report_requests_of_ven(self.db, ven_id)
+
+    async def due_report_requests(
+        self, now: datetime, limit: int = 100
+    ) -> list[ReportRequestRecord]:
+        return reports.due_report_requests(self.db, now, limit)
+
+    async def telemetry_history(
+        self, device_ids: list[str], start: datetime, end: datetime
+    ) -> list[TelemetryBucket]:
+        return reports.telemetry_history(self.db, device_ids, start, end)
 
     # --- writes ---------------------------------------------------------------
 
@@ -281,8 +300,11 @@ def _apply(db: sqlite3.Connection, batch: Batch) -> list[LogEntry]:
         ders.delete_ders(db, batch.delete_ders)
     if batch.der_status:
         ders.write_status(db, batch.der_status)
-    if batch.cancel_report_requests_of or batch.report_requests or batch.report_request_states:
+    if (batch.cancel_report_requests_of or batch.report_requests or batch.report_request_states
+            or batch.report_request_updates or batch.report_request_seen):
         reports.write_requests(db, batch)
+    if batch.telemetry or batch.prune_telemetry_before is not None:
+        reports.write_telemetry(db, batch)
     if batch.clear_outbox_of or batch.outbox:
         outbox.write_outbox(db, batch)
     entries = log.append_log(db, batch.log)

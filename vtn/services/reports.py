@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from registry.models import (
+    OPEN_REPORT_STATES,
     Der,
     DerStatus,
     LastValue,
@@ -19,12 +20,11 @@ from registry.models import (
 from registry.port import Batch, DerRef, DerStatusUpdate, PollState
 from vtn.codec import messages as m
 from vtn.config import ReportsConfig
-from vtn.services import profile, views
+from vtn.services import history, profile, report_watch, views
 from vtn.services.base import (
     Context,
     OadrError,
     log,
-    new_request_id,
     ok,
     registered_state,
     registered_ven,
@@ -33,7 +33,7 @@ from vtn.services.registration import outbox
 
 # report kinds the VTN asks every OSB for, with the config key of their granularity
 REQUESTED_REPORTS = {"TELEMETRY_STATUS": "status", "TELEMETRY_USAGE": "usage"}
-OPEN_STATES = (ReportRequestState.PENDING, ReportRequestState.ACTIVE)
+OPEN_STATES = OPEN_REPORT_STATES
 
 
 def base_name(report_name: str) -> str:
@@ -75,8 +75,10 @@ def granularity_for(report: m.Report, wanted_s: float) -> float:
 
 
 def plan_requests(
-    ven: Ven, reports: list[m.Report], cfg: ReportsConfig
+    ven: Ven, reports: list[m.Report], cfg: ReportsConfig, now: datetime | None = None
 ) -> list[ReportRequestRecord]:
+    """The open-ended TELEMETRY_STATUS/USAGE requests sent inside oadrRegisteredReport
+    (the first of their sends; report_watch resends, renews and watches them)."""
     out = []
     for report in reports:
         kind = REQUESTED_REPORTS.get(base_name(report.report_name))
@@ -92,22 +94,16 @@ def plan_requests(
                 r_ids=[d.r_id for d in report.descriptions],
                 granularity_s=g,
                 report_back_duration_s=max(g, cfg.report_back_duration_s),
+                reading_types={d.r_id: d.reading_type for d in report.descriptions},
+                renew=True,
             )
         )
+    if now is not None:
+        out = [report_watch.as_sent(r, now, cfg) for r in out]
     return out
 
 
-def wire_request(rec: ReportRequestRecord, reading_types: dict[str, str]) -> m.ReportRequest:
-    return m.ReportRequest(
-        report_request_id=rec.report_request_id,
-        report_specifier_id=rec.report_specifier_id,
-        specifier_payloads=[
-            m.SpecifierPayload(r_id=r, reading_type=reading_types.get(r, "x-notApplicable"))
-            for r in rec.r_ids
-        ],
-        granularity=timedelta(seconds=rec.granularity_s),
-        report_back_duration=timedelta(seconds=rec.report_back_duration_s),
-    )
+wire_request = report_watch.wire_request
 
 
 async def register_report(
@@ -150,7 +146,7 @@ async def register_report(
                 registered_at=now,
             )
         )
-    requests = plan_requests(ven, msg.reports, ctx.config.reports)
+    requests = plan_requests(ven, msg.reports, ctx.config.reports, now)
     batch.report_requests.extend(requests)
     batch.log.append(
         log(
@@ -164,10 +160,9 @@ async def register_report(
         )
     )
     await ctx.store.commit(batch)
-    reading_types = {d.r_id: d.reading_type for r in msg.reports for d in r.descriptions}
     return m.RegisteredReport(
         response=ok(msg.request_id),
-        report_requests=[wire_request(r, reading_types) for r in requests],
+        report_requests=[wire_request(r) for r in requests],
         ven_id=ven.ven_id,
     )
 
@@ -191,6 +186,8 @@ async def update_report(
     ctx: Context, msg: m.UpdateReport, fingerprint: str | None = None
 ) -> m.UpdatedReport:
     ven = await registered_state(ctx, msg.ven_id, fingerprint)
+    if not msg.reports:  # nothing to store (some VENs send this first): not data
+        return m.UpdatedReport(response=ok(msg.request_id), ven_id=ven.ven_id)
     now = ctx.clock()
     store = ctx.store
     rids: dict[str, RidInfo] = {}
@@ -198,33 +195,69 @@ async def update_report(
         rids.update(spec.r_info)
     ders = {d.resource_id: d for d in await store.der_refs_of_ven(ven.ven_id)}
     updates: dict[str, DerStatusUpdate] = {}
+    samples: list[history.Sample] = []
     batch = Batch()
+    cfg = ctx.config.reports
+    silent_after = cfg.silent_after_periods
     for report in msg.reports:
         if report.report_specifier_id == "METADATA" or report.report_name.startswith("METADATA"):
             raise OadrError(m.INVALID_DATA, "oadrUpdateReport cannot carry METADATA")
         rr = await store.get_report_request(ven.ven_id, report.report_request_id)
         if rr is None or rr.state not in OPEN_STATES:
             raise OadrError(m.INVALID_ID, f"unknown reportRequestID {report.report_request_id}")
-        if rr.state == ReportRequestState.PENDING:
-            batch.report_request_states.append(
-                (ven.ven_id, rr.report_request_id, ReportRequestState.ACTIVE)
-            )
+        has_data = False
         for interval in report.intervals:
             at = interval.dtstart or report.dtstart or now
             for p in interval.payloads:
+                has_data = True
                 info = rids.get(p.r_id)
                 if info is None:
                     raise OadrError(m.INVALID_ID, f"unknown rID {p.r_id}")
                 der = ders.get(info.resource_id or "")
                 if der is not None:  # else VEN-level telemetry: accepted, not a DER
                     _apply_payload(updates, der.device_id, p, at, info)
+                    if p.value is not None and info.report_type in history.LOAD_REPORT_TYPES:
+                        samples.append(
+                            (der.device_id, p.r_id, at, p.value, info.units, info.si_scale))
+        if has_data and _refresh_due(rr, now, silent_after):
+            batch.report_request_seen.append((ven.ven_id, rr.report_request_id, now, True,
+                                              report_watch.next_check_after(rr, now, cfg)))
+            if rr.state != ReportRequestState.ACTIVE:
+                kind = ("report.resumed" if rr.state == ReportRequestState.SILENT
+                        else "report.acknowledged")
+                batch.log.append(_request_log(kind, rr, ders, now, via="oadrUpdateReport"))
     by_id = {d.device_id: d for d in ders.values()}
     for device_id, u in updates.items():
         if u.status is not None and (changed := _status_changes(by_id[device_id].status, u.status)):
             batch.log.append(_der_log("der.status_changed", by_id[device_id], ven, now, **changed))
     batch.der_status.extend(updates.values())
-    await store.commit(batch)
+    if batch:
+        await store.commit(batch)
+    history.record(ctx, samples)
     return m.UpdatedReport(response=ok(msg.request_id), ven_id=ven.ven_id)
+
+
+def _refresh_due(rr: ReportRequestRecord, now: datetime, silent_after: float) -> bool:
+    """Whether this report must be written to the request: a state change, or its
+    last_report_at is older than half the silence window (at most one write every
+    1.5 report periods per request with the default 3-period window; the watch job
+    reads it, nothing else)."""
+    if rr.state != ReportRequestState.ACTIVE or rr.last_report_at is None:
+        return True
+    return (now - rr.last_report_at).total_seconds() >= rr.period_s * max(silent_after / 2, 1)
+
+
+def _request_log(
+    kind: str, rr: ReportRequestRecord, ders: dict[str, DerRef], at: datetime, **data: object
+) -> LogEntry:
+    tenant = next(iter(ders.values()), None)  # the VEN's tenant, as its DERs carry it
+    return LogEntry(
+        kind=kind, at=at, actor="ven", ven_id=rr.ven_id,
+        aggregator_id=tenant.aggregator_id if tenant else None,
+        account_id=tenant.account_id if tenant else None,
+        data={"report_request_id": rr.report_request_id,
+              "report_specifier_id": rr.report_specifier_id, **data},
+    )
 
 
 def _status_changes(old: DerStatus, new: DerStatus) -> dict[str, object]:
@@ -267,20 +300,27 @@ async def created_report(
     ctx: Context, msg: m.CreatedReport, fingerprint: str | None = None
 ) -> m.Response:
     ven = await registered_ven(ctx, msg.ven_id, fingerprint)
+    now = ctx.clock()
     batch = Batch()
+    listed = set(msg.pending_report_request_ids) if msg.response.code == m.OK else set()
     for rr in await ctx.store.report_requests_of_ven(ven.ven_id):
-        if rr.state == ReportRequestState.PENDING and (
-            rr.report_request_id in msg.pending_report_request_ids
+        if rr.report_request_id in listed and rr.state in (
+            ReportRequestState.PENDING, ReportRequestState.OVERDUE
         ):
-            batch.report_request_states.append(
-                (ven.ven_id, rr.report_request_id, ReportRequestState.ACTIVE)
-            )
+            batch.report_request_seen.append((
+                ven.ven_id, rr.report_request_id, now, False,
+                report_watch.next_check_after(rr, now, ctx.config.reports)))
+            batch.log.append(log(
+                "report.acknowledged", ven, now, actor="ven",
+                report_request_id=rr.report_request_id,
+                report_specifier_id=rr.report_specifier_id, via="oadrCreatedReport",
+            ))
     if msg.response.code != m.OK:
         batch.log.append(
             log(
                 "report.refused",
                 ven,
-                ctx.clock(),
+                now,
                 actor="ven",
                 code=msg.response.code,
                 description=msg.response.description,
@@ -377,23 +417,20 @@ async def updated_report(
 
 
 async def request_cancel_report(ctx: Context, ven: Ven, report_request_id: str) -> None:
-    """Queue an oadrCancelReport for one of the VEN's reports."""
+    """Queue an oadrCancelReport for one of the VEN's reports (operators, the API via
+    the watch job, the event telemetry)."""
     rr = await ctx.store.get_report_request(ven.ven_id, report_request_id)
     if rr is None or rr.state not in OPEN_STATES:
         raise OadrError(m.INVALID_ID, "unknown or closed report request")
     now = ctx.clock()
-    message = m.CancelReport(
-        request_id=new_request_id(),
-        report_request_ids=[report_request_id],
-        report_to_follow=False,
-        ven_id=ven.ven_id,
-    )
+    new = rr.model_copy(update={
+        "state": ReportRequestState.CANCEL_PENDING, "cancel_sent": True,
+        "next_check_at": None, "rev": rr.rev + 1,
+    })
     await ctx.store.commit(
         Batch(
-            report_request_states=[
-                (ven.ven_id, report_request_id, ReportRequestState.CANCEL_PENDING)
-            ],
-            outbox=[outbox(ven, message)],
+            report_request_updates=[(new, rr.state, rr.rev)],
+            outbox=[outbox(ven, report_watch.cancel_report(ven.ven_id, [report_request_id]))],
             log=[log("report.cancel_requested", ven, now, report_request_id=report_request_id)],
         )
     )

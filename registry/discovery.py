@@ -15,7 +15,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import (
@@ -99,6 +99,10 @@ class DiscoveryQuery(BaseModel):
     available_capacity_min: float | None = Field(None, description="W, inclusive")
     available_capacity_max: float | None = Field(None, description="W, inclusive")
     updated_since: datetime | None = Field(None, description="updated_at >= this (ISO 8601)")
+    available_at: datetime | None = Field(
+        None, description="available for DR at this instant (ISO 8601): availability and "
+        "dr_availability true and no optOut schedule window of the DER's VEN covering it"
+    )
     q: str | None = Field(
         None, min_length=1, max_length=100, description="case-insensitive substring of device_name"
     )
@@ -128,6 +132,11 @@ class DiscoveryQuery(BaseModel):
     @classmethod
     def _comma_lists(cls, value: Any) -> Any:
         return _split(value)
+
+    @field_validator("available_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value and value.tzinfo is None else value
 
     @field_validator("near")
     @classmethod

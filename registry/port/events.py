@@ -55,6 +55,22 @@ class OptAnswer:
     resource_ids: list[str] = field(default_factory=list)  # [] = the whole VEN
 
 
+def group_view(name: str, scope: Scope) -> tuple[str, str] | None:
+    """The saved view (aggregator_id, view name) a group target names in ``scope``.
+
+    An aggregator's groups are its own views by name; a service names any aggregator's
+    view as ``<aggregator_id>/<view name>``; a prosumer has no groups. Both adapters
+    read the view's DERs with its discovery filters inside the owner's scope.
+    """
+    if scope.role == "aggregator" and scope.aggregator_id is not None:
+        return scope.aggregator_id, name
+    if scope.is_service and "/" in name:
+        owner, _, view = name.partition("/")
+        if owner and view:
+            return owner, view
+    return None
+
+
 class EventStore(Protocol):
     async def get_event(self, event_id: str, scope: Scope) -> DrEvent | None: ...
 

@@ -71,6 +71,43 @@ def group_view(name: str, scope: Scope) -> tuple[str, str] | None:
     return None
 
 
+def build_deliveries(
+    vens: dict[str, tuple[str | None, str | None]],
+    found: dict[str, tuple[str, str, str | None, str | None]],
+) -> list[EventDelivery]:
+    """resolve_targets' answer from what an adapter found: ``vens`` (ven_id ->
+    aggregator_id, account_id) and ``found`` (device_id -> ven_id, resource_id and the
+    DER's tenant, used when its VEN is not known). One delivery per VEN in ven_id order
+    (event_id left empty for the caller), its DERs in resource_id order."""
+    per_ven: dict[str, list[tuple[str, str]]] = {}
+    tenants: dict[str, tuple[str | None, str | None]] = {}
+    for device_id, (v, resource_id, agg, acc) in found.items():
+        per_ven.setdefault(v, []).append((resource_id, device_id))
+        tenants.setdefault(v, (agg, acc))
+    out = []
+    for v in sorted(vens.keys() | per_ven.keys()):
+        agg, acc = vens.get(v) or tenants[v]
+        ders = sorted(per_ven.get(v, []))
+        out.append(EventDelivery(event_id="", ven_id=v, aggregator_id=agg, account_id=acc,
+                                 device_ids=[d for _, d in ders],
+                                 resource_ids=[r for r, _ in ders]))
+    return out
+
+
+def owned_deliveries(deliveries: list[EventDelivery], events: list[DrEvent]
+                     ) -> list[EventDelivery]:
+    """Batch.deliveries as the adapters write them: resolve_targets answers without an
+    event_id (event_manager commits its answer as is), so a delivery whose event_id is
+    empty belongs to the batch's one event; with none or several, it is an error."""
+    if all(d.event_id for d in deliveries):
+        return deliveries
+    if len(events) != 1:
+        raise ValueError("a delivery without event_id needs exactly one event in the batch")
+    event_id = events[0].event_id
+    return [d if d.event_id else d.model_copy(update={"event_id": event_id})
+            for d in deliveries]
+
+
 class EventStore(Protocol):
     async def get_event(self, event_id: str, scope: Scope) -> DrEvent | None: ...
 

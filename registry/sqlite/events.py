@@ -24,7 +24,7 @@ from registry.events import DrEvent, EventDelivery, EventStatus, EventTargets, O
 from registry.models import DEFAULT_VIEW
 from registry.port import Batch, Conflict, EventQuery, Scope
 from registry.port.batch import DISTRIBUTE_MARKER
-from registry.port.events import group_view
+from registry.port.events import build_deliveries, group_view, owned_deliveries
 from registry.sqlite import discovery
 from registry.sqlite.rows import at_us, us
 from registry.sqlite.scope import scope_where
@@ -197,26 +197,6 @@ def resolve_targets(db: sqlite3.Connection, targets: EventTargets, scope: Scope
     return build_deliveries(vens, found)
 
 
-def build_deliveries(
-    vens: dict[str, tuple[str | None, str | None]],
-    found: dict[str, tuple[str, str, str | None, str | None]],
-) -> list[EventDelivery]:
-    """Shared shape of resolve_targets' answer (also used by registry.mongo.events)."""
-    per_ven: dict[str, list[tuple[str, str]]] = {}
-    tenants: dict[str, tuple[str | None, str | None]] = {}
-    for device_id, (v, resource_id, agg, acc) in found.items():
-        per_ven.setdefault(v, []).append((resource_id, device_id))
-        tenants.setdefault(v, (agg, acc))
-    out = []
-    for v in sorted(vens.keys() | per_ven.keys()):
-        agg, acc = vens.get(v) or tenants[v]
-        ders = sorted(per_ven.get(v, []))
-        out.append(EventDelivery(event_id="", ven_id=v, aggregator_id=agg, account_id=acc,
-                                 device_ids=[d for _, d in ders],
-                                 resource_ids=[r for r, _ in ders]))
-    return out
-
-
 def _group_query(db: sqlite3.Connection, name: str, scope: Scope
                  ) -> tuple[Scope, DiscoveryQuery] | None:
     """A group's saved view: its discovery filters, read in the owner's scope."""
@@ -296,7 +276,8 @@ def write_events(db: sqlite3.Connection, batch: Batch) -> None:
             "UPDATE event_deliveries SET current_until_us=? WHERE event_id=?",
             [(us(e.current_until), e.event_id) for e in batch.events])
     if batch.deliveries:
-        db.executemany(_UPSERT_DELIVERY, [delivery_row(d) for d in batch.deliveries])
+        db.executemany(_UPSERT_DELIVERY, [
+            delivery_row(d) for d in owned_deliveries(batch.deliveries, batch.events)])
     if batch.delete_deliveries:
         db.executemany("DELETE FROM event_deliveries WHERE event_id=? AND ven_id=?",
                        batch.delete_deliveries)

@@ -36,13 +36,22 @@ FINAL = [EventStatus.COMPLETED.value, EventStatus.CANCELLED.value]
 CHUNK = 1000  # ids per $in
 
 
+# current_until of an open-ended event: far in the future rather than null, so "still
+# current" is one index range (nx-27017 gives up the index for an $or with "is null")
+OPEN_ENDED = 2**62
+
+
 def us(at: datetime | None) -> int | None:
     return None if at is None else epoch_us(at)
 
 
+def until_us(e: DrEvent) -> int:
+    value = us(e.current_until)
+    return OPEN_ENDED if value is None else value
+
+
 def _current(now_us: int | None) -> Doc:
-    # "is null" as $in [None]: nx-27017 does not match {field: None} inside $or
-    return {"$or": [{"current_until": {"$in": [None]}}, {"current_until": {"$gt": now_us}}]}
+    return {"current_until": {"$gt": now_us}}
 
 
 def delivery_id(event_id: str, ven_id: str) -> str:
@@ -56,16 +65,18 @@ def marker_id(ven_id: str) -> str:
 
 def event_doc(e: DrEvent) -> Doc:
     doc = as_json(e)
-    doc.update(_id=e.event_id, dtstart_us=us(e.dtstart), current_until=us(e.current_until))
+    doc.update(_id=e.event_id, dtstart_us=us(e.dtstart), current_until=until_us(e))
     return doc
 
 
 def event_of(doc: Doc) -> DrEvent:
-    return DrEvent.model_validate({k: v for k, v in doc.items() if k not in (
-        "_id", "dtstart_us", "current_until", "tenants")})
+    doc = {k: v for k, v in doc.items() if k not in (
+        "_id", "dtstart_us", "current_until", "tenants")}
+    doc.setdefault("targets", {})  # events_for_ven leaves them out
+    return DrEvent.model_validate(doc)
 
 
-def delivery_doc(d: EventDelivery, current_until: int | None) -> Doc:
+def delivery_doc(d: EventDelivery, current_until: int) -> Doc:
     doc = as_json(d)
     doc["resource_opts"] = {key(r): o for r, o in doc["resource_opts"].items()}
     doc.update(_id=delivery_id(d.event_id, d.ven_id), current_until=current_until)
@@ -76,6 +87,17 @@ def delivery_of(doc: Doc) -> EventDelivery:
     doc = {k: v for k, v in doc.items() if k not in ("_id", "current_until")}
     doc["resource_opts"] = {unkey(r): o for r, o in (doc.get("resource_opts") or {}).items()}
     return EventDelivery.model_validate(doc)
+
+
+def flat(parts: list[Doc]) -> Doc:
+    """The conjunction as one flat filter where the keys allow (nx-27017 plans a flat
+    filter far better than $and), else $and."""
+    merged: Doc = {}
+    for part in parts:
+        if set(part) & set(merged):
+            return and_(parts)
+        merged.update(part)
+    return merged
 
 
 async def _distinct(c: MongoConn, coll: str, field: str, flt: Doc, s: Session = None
@@ -102,7 +124,7 @@ async def event_scope(c: MongoConn, scope: Scope) -> Doc:
 
 
 async def get_event(c: MongoConn, event_id: str, scope: Scope) -> DrEvent | None:
-    flt = and_([{"_id": event_id}, await event_scope(c, scope)])
+    flt = flat([{"_id": event_id}, await event_scope(c, scope)])
     doc = await c.retry(lambda: c.col("events").find_one(flt))
     return event_of(doc) if doc else None
 
@@ -131,7 +153,7 @@ async def list_events(c: MongoConn, query: EventQuery, scope: Scope) -> list[DrE
         parts.append({"program": query.program})
     if query.after_event_id is not None:
         parts.append({"event_id": {"$gt": query.after_event_id}})
-    flt = and_(parts)
+    flt = flat(parts)
     docs = await c.retry(lambda: c.col("events").find(flt).sort("event_id", 1)
                          .limit(query.limit).to_list())
     return [event_of(d) for d in docs]
@@ -145,7 +167,7 @@ async def open_events(c: MongoConn) -> list[DrEvent]:
 
 async def deliveries_of_event(c: MongoConn, event_id: str, scope: Scope
                               ) -> list[EventDelivery]:
-    flt = and_([{"event_id": event_id}, scope_filter(scope)])
+    flt = flat([{"event_id": event_id}, scope_filter(scope)])
     docs = await c.retry(lambda: c.col("event_deliveries").find(flt).sort("ven_id", 1)
                          .to_list())
     return [delivery_of(d) for d in docs]
@@ -162,8 +184,8 @@ async def events_for_ven(c: MongoConn, ven_id: str, now: datetime
     if not shares:
         return []
     ids = [d["event_id"] for d in shares]
-    docs = await c.retry(lambda: c.col("events").find(
-        {"_id": {"$in": ids}, **_current(t)}).to_list())
+    docs = await c.retry(lambda: c.col("events").find(  # not the (maybe huge) targets
+        {"_id": {"$in": ids}, **_current(t)}, {"targets": 0, "tenants": 0}).to_list())
     by_id = {d["_id"]: event_of(d) for d in docs}
     return [(by_id[d["event_id"]], delivery_of(d)) for d in shares if d["event_id"] in by_id]
 
@@ -184,8 +206,11 @@ _VEN_FIELDS = {"aggregator_id": 1, "account_id": 1}
 async def _find_chunked(c: MongoConn, coll: str, field: str, ids: list[str], scope: Doc,
                         fields: Doc) -> list[Doc]:
     out: list[Doc] = []
+    if scope == NOTHING:
+        return out
     for i in range(0, len(ids), CHUNK):
-        flt = and_([scope, {field: {"$in": ids[i:i + CHUNK]}}])
+        # one flat filter: nx-27017 gives up the index for an $in inside $and
+        flt = {**scope, field: {"$in": ids[i:i + CHUNK]}}
         out += await c.retry(lambda f=flt: c.col(coll).find(f, fields).to_list())
     return out
 
@@ -198,8 +223,8 @@ async def resolve_targets(c: MongoConn, targets: EventTargets, scope: Scope
             for d in await _find_chunked(c, "vens", "_id", list(targets.ven_ids), in_scope,
                                          _VEN_FIELDS)}
     found: dict[str, tuple[str, str, str | None, str | None]] = {}
-    docs = await _find_chunked(c, "ders", "device_id", list(targets.device_ids), in_scope,
-                               _DER_FIELDS)
+    docs = await _find_chunked(c, "ders", "_id", list(targets.device_ids), in_scope,
+                               _DER_FIELDS)  # a DER's _id is its device_id
     docs += await _find_chunked(c, "ders", "ven_id", sorted(vens), in_scope, _DER_FIELDS)
     for d in docs:
         found[d["device_id"]] = (d["ven_id"], d["resource_id"], d.get("aggregator_id"),
@@ -271,13 +296,13 @@ async def check(c: MongoConn, batch: Batch, s: Session) -> None:
 
 
 async def _until_of(c: MongoConn, batch: Batch, event_ids: set[str], s: Session
-                    ) -> dict[str, int | None]:
-    until = {e.event_id: us(e.current_until) for e in batch.events}
+                    ) -> dict[str, int]:
+    until = {e.event_id: until_us(e) for e in batch.events}
     missing = sorted(event_ids - until.keys())
     if missing:
         docs = await c.do(s, lambda: c.col("events").find(
             {"_id": {"$in": missing}}, {"current_until": 1}, session=s).to_list())
-        until.update({d["_id"]: d.get("current_until") for d in docs})
+        until.update({d["_id"]: d.get("current_until", OPEN_ENDED) for d in docs})
     return until
 
 
@@ -288,13 +313,13 @@ async def write_shares(c: MongoConn, batch: Batch, s: Session) -> None:
         until = await _until_of(c, batch, {d.event_id for d in deliveries}, s)
         await c.bulk(s, "event_deliveries", [
             ReplaceOne({"_id": delivery_id(d.event_id, d.ven_id)},
-                       delivery_doc(d, until.get(d.event_id)), upsert=True)
+                       delivery_doc(d, until.get(d.event_id, OPEN_ENDED)), upsert=True)
             for d in deliveries])
     fresh = {e for e, expected in batch.event_expect if expected is None}
     for e in batch.events:  # a modified or cancelled event: its deliveries follow
         if e.event_id not in fresh:
             await c.do(s, lambda e=e: c.col("event_deliveries").update_many(
-                {"event_id": e.event_id}, {"$set": {"current_until": us(e.current_until)}},
+                {"event_id": e.event_id}, {"$set": {"current_until": until_us(e)}},
                 session=s))
     ops: list[Any] = [
         UpdateOne({"_id": delivery_id(e, v)}, {"$set": {"delivered_mod": mod,
@@ -317,7 +342,14 @@ async def write_shares(c: MongoConn, batch: Batch, s: Session) -> None:
 
 async def write_markers(c: MongoConn, ven_ids: list[str], s: Session) -> None:
     """One pending marker per VEN: the deterministic _id makes a second one a duplicate
-    key, skipped (unordered bulk: the others are still written)."""
+    key, skipped (unordered bulk: the others are still written). In a transaction a
+    duplicate key would abort it, so the pending ones are read first there (a racing
+    transaction's insert is a write conflict, retried by with_transaction)."""
+    if s is not None:
+        pending = await _present(c, ven_ids, s)
+        ven_ids = [v for v in ven_ids if marker_id(v) not in pending]
+        if not ven_ids:
+            return
     first = await c.reserve("outbox", len(ven_ids), s)
     now = utcnow().isoformat()
     docs = [{"_id": marker_id(v), "seq": first + i, "ven_id": v, "kind": DISTRIBUTE_MARKER,
@@ -373,12 +405,18 @@ async def write_event_docs(c: MongoConn, batch: Batch, s: Session) -> None:
 
 async def _markers_again(c: MongoConn, ven_ids: list[str]) -> None:
     """The markers a poll claimed before the event document was there: owed again."""
-    present: set[str] = set()
-    for i in range(0, len(ven_ids), CHUNK):
-        ids = [marker_id(v) for v in ven_ids[i:i + CHUNK]]
-        docs = await c.retry(lambda x=ids: c.col("outbox").find(
-            {"_id": {"$in": x}}, {"_id": 1}).to_list())
-        present.update(d["_id"] for d in docs)
+    present = await _present(c, ven_ids, None)
     claimed = [v for v in ven_ids if marker_id(v) not in present]
     if claimed:
         await write_markers(c, claimed, None)
+
+
+async def _present(c: MongoConn, ven_ids: list[str], s: Session) -> set[str]:
+    """The _ids of the pending markers of these VENs."""
+    present: set[str] = set()
+    for i in range(0, len(ven_ids), CHUNK):
+        ids = [marker_id(v) for v in ven_ids[i:i + CHUNK]]
+        docs = await c.do(s, lambda x=ids: c.col("outbox").find(
+            {"_id": {"$in": x}}, {"_id": 1}, session=s).to_list())
+        present.update(d["_id"] for d in docs)
+    return present

@@ -134,7 +134,9 @@ class EventStore(Protocol):
     async def events_for_ven(self, ven_id: str, now: datetime
                              ) -> list[tuple[DrEvent, EventDelivery]]:
         """The events with a delivery to this VEN that are still current at ``now``
-        (DrEvent.is_current), with that delivery: what its distribute must carry."""
+        (DrEvent.is_current), with that delivery: what its distribute must carry. On the
+        poll path, so the events come without their targets (``EventTargets()``; a
+        100k-DER list is megabytes): the delivery says what this VEN gets."""
         ...
 
     async def get_delivery(self, event_id: str, ven_id: str) -> EventDelivery | None: ...

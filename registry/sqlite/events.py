@@ -36,7 +36,10 @@ DELIVERY_COLUMNS = (
     "resource_ids, delivered_mod, delivered_us, opt, opt_mod, opt_us, resource_opts"
 )
 _D_COLUMNS = ", ".join(f"d.{c.strip()}" for c in DELIVERY_COLUMNS.split(","))
-EVENT_SELECT = "SELECT e.doc, e.status FROM events e"
+# the whole event; events_for_ven reads e.doc alone (targets left empty: a 100k-DER target
+# list is megabytes of JSON, and what the VEN gets is its delivery)
+EVENT_SELECT = "SELECT json_set(e.doc, '$.targets', json(e.targets)), e.status FROM events e"
+_NO_TARGETS = EventTargets()
 
 
 def event_of(row: tuple[Any, ...]) -> DrEvent:
@@ -157,6 +160,9 @@ def get_delivery(db: sqlite3.Connection, event_id: str, ven_id: str) -> EventDel
 # --- target resolution -----------------------------------------------------------------
 
 _IN = "IN (SELECT value FROM json_each(?))"  # one parameter for any number of ids
+# ids first, then a primary-key / unique-index probe each (CROSS JOIN fixes the order:
+# else the planner may walk the whole tenant index and test each row against the list)
+_BY_IDS = "FROM json_each(?) AS ids CROSS JOIN {table} ON {table}.{column}=ids.value"
 
 
 def resolve_targets(db: sqlite3.Connection, targets: EventTargets, scope: Scope
@@ -166,22 +172,27 @@ def resolve_targets(db: sqlite3.Connection, targets: EventTargets, scope: Scope
     vens: dict[str, tuple[str | None, str | None]] = {}
     if targets.ven_ids:
         for v, agg, acc in db.execute(
-                f"SELECT ven_id, aggregator_id, account_id FROM vens WHERE ven_id {_IN} "
-                f"AND {where}", (json.dumps(targets.ven_ids), *params)):
+                "SELECT ven_id, aggregator_id, account_id "
+                f"{_BY_IDS.format(table='vens', column='ven_id')} WHERE {where}",
+                (json.dumps(targets.ven_ids), *params)):
             vens[v] = (agg, acc)
     found: dict[str, tuple[str, str, str | None, str | None]] = {}
-    select = "SELECT device_id, ven_id, resource_id, aggregator_id, account_id FROM ders"
+    columns = "SELECT ders.device_id, ders.ven_id, resource_id, ders.aggregator_id, " \
+        "ders.account_id"
+    select = f"{columns} FROM ders"
 
     def add(rows: Any) -> None:
         for device_id, v, resource_id, agg, acc in rows:
             found[device_id] = (v, resource_id, agg, acc)
 
     if targets.device_ids:
-        add(db.execute(f"{select} WHERE device_id {_IN} AND {where}",
-                       (json.dumps(targets.device_ids), *params)))
+        add(db.execute(
+            f"{columns} {_BY_IDS.format(table='ders', column='device_id')} WHERE {where}",
+            (json.dumps(targets.device_ids), *params)))
     if vens:
-        add(db.execute(f"{select} WHERE ven_id {_IN} AND {where}",
-                       (json.dumps(sorted(vens)), *params)))
+        add(db.execute(
+            f"{columns} {_BY_IDS.format(table='ders', column='ven_id')} WHERE {where}",
+            (json.dumps(sorted(vens)), *params)))
     for name in targets.groups:
         group = _group_query(db, name, scope)
         if group is not None:
@@ -221,10 +232,10 @@ def _group_query(db: sqlite3.Connection, name: str, scope: Scope
 # --- inside Store.commit's transaction ------------------------------------------------
 
 _UPSERT_EVENT = (
-    "INSERT INTO events VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(event_id) DO UPDATE SET "
+    "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(event_id) DO UPDATE SET "
     "modification_number=excluded.modification_number, aggregator_id=excluded.aggregator_id, "
     "program=excluded.program, status=excluded.status, dtstart_us=excluded.dtstart_us, "
-    "current_until_us=excluded.current_until_us, doc=excluded.doc"
+    "current_until_us=excluded.current_until_us, doc=excluded.doc, targets=excluded.targets"
 )
 _UPSERT_DELIVERY = (
     f"INSERT INTO event_deliveries ({DELIVERY_COLUMNS}) VALUES "
@@ -240,7 +251,9 @@ _UPSERT_DELIVERY = (
 
 def event_row(e: DrEvent) -> tuple[Any, ...]:
     return (e.event_id, e.modification_number, e.aggregator_id, e.program, e.status.value,
-            us(e.dtstart), us(e.current_until), e.model_dump_json())
+            us(e.dtstart), us(e.current_until),
+            e.model_copy(update={"targets": _NO_TARGETS}).model_dump_json(),
+            e.targets.model_dump_json())
 
 
 def delivery_row(d: EventDelivery) -> tuple[Any, ...]:

@@ -160,7 +160,8 @@ CREATE TABLE IF NOT EXISTS events (
     status TEXT NOT NULL,
     dtstart_us INTEGER NOT NULL,
     current_until_us INTEGER,
-    doc TEXT NOT NULL
+    doc TEXT NOT NULL,  -- the event without its targets (events_for_ven reads only this)
+    targets TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_aggregator ON events(aggregator_id, event_id)
     WHERE aggregator_id IS NOT NULL;

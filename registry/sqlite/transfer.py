@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from registry.events import OptSchedule
 from registry.models import LogEntry, OutboxMessage, ReportSpec, ReportSubscription, View
-from registry.sqlite.events import DELIVERY_COLUMNS, delivery_of, event_of
+from registry.sqlite.events import DELIVERY_COLUMNS, EVENT_SELECT, delivery_of, event_of
 from registry.sqlite.rows import DER_COLUMNS, VEN_SELECT, der_of, dt, report_request, ven_of
 
 ITER_SQL = {
@@ -22,7 +22,7 @@ ITER_SQL = {
     "report_request": "SELECT state, doc FROM report_requests ORDER BY rowid",
     "view": "SELECT doc FROM views ORDER BY aggregator_id, name",
     "report_subscription": "SELECT doc FROM report_subscriptions ORDER BY rowid",
-    "event": "SELECT doc, status FROM events ORDER BY event_id",
+    "event": f"{EVENT_SELECT} ORDER BY e.event_id",
     "event_delivery": f"SELECT {DELIVERY_COLUMNS} FROM event_deliveries ORDER BY event_id, ven_id",
     "opt_schedule": "SELECT doc FROM opt_schedules ORDER BY ven_id, opt_id",
     "outbox": "SELECT seq, ven_id, kind, body, created_at FROM outbox ORDER BY seq",

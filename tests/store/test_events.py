@@ -237,6 +237,10 @@ async def test_events_for_ven_keeps_only_current_events(store: Store) -> None:
     assert await current(end + timedelta(seconds=600)) == ["later", "open"]  # recovered
     pairs = await store.events_for_ven(v1.ven_id, T0)
     assert all(d.ven_id == v1.ven_id and d.event_id == e.event_id for e, d in pairs)
+    # the poll path reads the events without their targets, the rest as stored
+    full = await store.get_event("done", SERVICE)
+    assert full is not None and full.targets == targets
+    assert pairs[0][0] == full.model_copy(update={"targets": EventTargets()})
     assert pairs[0][1].device_ids == ["d00", "d01", "d02", "d03"]
     # cancelling: kept CANCELLED_KEPT, then dropped (the deliveries follow the event)
     cancelled_at = T0 + timedelta(minutes=5)

@@ -104,6 +104,10 @@ class DiscoveryQuery(BaseModel):
     updated_since: datetime | None = Field(
         None, description="updated_at >= this (ISO 8601; no offset: UTC; from 1970)"
     )
+    available_at: datetime | None = Field(
+        None, description="available for DR at this instant (ISO 8601): availability and "
+        "dr_availability true and no optOut schedule window of the DER's VEN covering it"
+    )
     q: str | None = Field(
         None, min_length=1, max_length=100, description="case-insensitive substring of device_name"
     )
@@ -134,7 +138,7 @@ class DiscoveryQuery(BaseModel):
     def _comma_lists(cls, value: Any) -> Any:
         return _split(value)
 
-    @field_validator("updated_since")
+    @field_validator("updated_since", "available_at")
     @classmethod
     def _since(cls, value: datetime | None) -> datetime | None:
         return bounded_time(value)

@@ -88,6 +88,8 @@ async def create_event(
     })
     event = event.model_copy(update={"status": event.status_at(now)})
     deliveries = await _resolve(store, event.targets, scope)
+    for d in deliveries:
+        d.event_id = event.event_id
     ders = sum(len(d.device_ids) for d in deliveries)
     batch = Batch(
         events=[event], event_expect=[(event.event_id, None)], deliveries=deliveries,
@@ -139,6 +141,7 @@ async def modify_event(
         deliveries = await _resolve(store, new.targets, scope)
         by_ven = {d.ven_id: d for d in old_deliveries}
         for d in deliveries:  # keep what each VEN was sent and answered
+            d.event_id = event_id
             old = by_ven.get(d.ven_id)
             if old is not None:
                 d.delivered_mod, d.delivered_at = old.delivered_mod, old.delivered_at

@@ -210,6 +210,15 @@ class DrEvent(Model):
         end = self.end
         return end is None or now < end + timedelta(seconds=self.recovery_s or 0)
 
+    @property
+    def current_until(self) -> datetime | None:
+        """The instant ``is_current`` turns false (None: open-ended, current until
+        cancelled); stored by the adapters so a VEN's current events are one range."""
+        if self.cancelled_at is not None:
+            return self.cancelled_at + CANCELLED_KEPT
+        end = self.end
+        return None if end is None else end + timedelta(seconds=self.recovery_s or 0)
+
     def sort_key(self, now: datetime) -> tuple[int, int, datetime]:
         """Distribute order: active first, then by priority (0 = none: last), then start."""
         active = 0 if self.status_at(now) is EventStatus.ACTIVE else 1

@@ -1,12 +1,14 @@
 """Export and import a whole store as JSON lines, between any two adapters.
 
 One object per line: ``{"type": KIND, "doc": {...}}`` with KIND one of ven, der,
-report_spec, report_request, view, report_subscription, outbox, log, in that order
-(VENs before their DERs, the log last). Export streams through ``Store.iter_all``;
+report_spec, report_request, view, report_subscription, event, event_delivery,
+opt_schedule, outbox, log, in that order (VENs before their DERs, events before their
+deliveries, the log last). Export streams through ``Store.iter_all``;
 import reads line by line and writes in chunks, so neither holds the registry in memory.
 
 Import is idempotent: records are upserted by their natural keys (venID; venID+resourceID;
-venID+reportSpecifierID; venID+reportRequestID), log entries keep their seq and entries
+venID+reportSpecifierID; venID+reportRequestID; eventID; eventID+venID; venID+optID),
+log entries keep their seq and entries
 already present are skipped. On MongoDB (``import_records``) every record is restored
 exactly, outbox seqs included. Through the generic port (SQLite) a DER already present
 and equal is skipped (re-upserting would bump its version); the log is imported as the
@@ -23,6 +25,7 @@ from typing import Any, TextIO
 
 from pydantic import BaseModel
 
+from registry.events import DrEvent, EventDelivery, OptSchedule
 from registry.models import (
     Der,
     LogEntry,
@@ -42,6 +45,9 @@ KINDS: dict[str, type[BaseModel]] = {
     "report_request": ReportRequestRecord,
     "view": View,
     "report_subscription": ReportSubscription,
+    "event": DrEvent,
+    "event_delivery": EventDelivery,
+    "opt_schedule": OptSchedule,
     "outbox": OutboxMessage,
     "log": LogEntry,
 }
@@ -125,6 +131,15 @@ class _Importer:
 
     async def _report_subscription(self, chunk: list[ReportSubscription]) -> None:
         await self.store.commit(Batch(subscriptions=chunk))
+
+    async def _event(self, chunk: list[DrEvent]) -> None:
+        await self.store.commit(Batch(events=chunk))
+
+    async def _event_delivery(self, chunk: list[EventDelivery]) -> None:
+        await self.store.commit(Batch(deliveries=chunk))
+
+    async def _opt_schedule(self, chunk: list[OptSchedule]) -> None:
+        await self.store.commit(Batch(opts=chunk))
 
     async def _outbox(self, chunk: list[OutboxMessage]) -> None:
         todo = []

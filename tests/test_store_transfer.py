@@ -11,6 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from registry.events import (
+    DrEvent,
+    EventSignal,
+    EventTargets,
+    OptSchedule,
+    OptType,
+    OptWindow,
+    SignalInterval,
+    SignalName,
+)
 from registry.models import (
     Der,
     DerStatus,
@@ -25,7 +35,7 @@ from registry.models import (
     Ven,
     View,
 )
-from registry.port import SERVICE, Batch, DerStatusUpdate, Store
+from registry.port import SERVICE, Batch, DerStatusUpdate, OptAnswer, Store
 from registry.sqlite import SqliteStore
 from registry.transfer import TransferError, export_store, import_store
 from tests.mongo_server import MongoServer, nx_available
@@ -72,6 +82,22 @@ async def populate(store: Store) -> None:
         report_request_states=[(vens[1].ven_id, "rr", ReportRequestState.ACTIVE)],
     ))
     await store.sweep_liveness(T0 + timedelta(seconds=40), 3, 10)
+    # demand response: an event with two deliveries, one answered, a marker, an opt
+    event = DrEvent(
+        event_id="ev-1", program="p", dtstart=T0 + timedelta(hours=1), duration_s=600,
+        recovery_s=60, aggregator_id="agg", created_at=T0, modified_at=T0,
+        targets=EventTargets(ven_ids=[vens[0].ven_id, vens[1].ven_id]),
+        signals=[EventSignal(signal_name=SignalName.SIMPLE, signal_type="level",
+                             intervals=[SignalInterval(duration_s=600, value=2)])])
+    deliveries = await store.resolve_targets(event.targets, SERVICE)
+    await store.commit(Batch(events=[event], event_expect=[("ev-1", None)],
+                             deliveries=deliveries, distribute_to=[vens[1].ven_id]))
+    await store.commit(Batch(
+        delivered=[("ev-1", vens[0].ven_id, 0, T0)],
+        opt_answers=[OptAnswer("ev-1", vens[0].ven_id, OptType.OUT, 0, T0, ["r1"])],
+        opts=[OptSchedule(opt_id="o1", ven_id=vens[2].ven_id, aggregator_id="agg",
+                          opt_type=OptType.OUT, opt_reason="x", created_at=T0,
+                          windows=[OptWindow(start=T0, duration_s=60)])]))
 
 
 async def dump(store: Store) -> str:
@@ -96,8 +122,9 @@ async def test_sqlite_to_mongo_to_sqlite_loses_nothing_and_reimport_is_a_no_op(
     try:
         await populate(src)
         original = await dump(src)
-        # vens, ders, specs, requests, view, subscriptions, outbox, log (+2 liveness logs)
-        assert len(original.splitlines()) == 3 + 12 + 3 + 3 + 1 + 2 + 3 + 3 + 2
+        # vens, ders, specs, requests, view, subscriptions, event, deliveries, opt,
+        # outbox (+ a distribute marker), log (+2 liveness logs)
+        assert len(original.splitlines()) == 3 + 12 + 3 + 3 + 1 + 2 + 1 + 2 + 1 + 4 + 3 + 2
         for _ in range(2):  # twice: the second import changes nothing
             await import_store(mongo, io.StringIO(original))
             assert await dump(mongo) == original

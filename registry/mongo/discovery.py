@@ -47,6 +47,7 @@ from registry.discovery import (
 )
 from registry.mongo.conn import MongoConn
 from registry.mongo.docs import der_of, epoch_us
+from registry.mongo.opts import opted_out
 from registry.mongo.scope import and_, scope_filter
 from registry.port import Scope
 
@@ -83,6 +84,8 @@ def compile_filter(query: DiscoveryQuery, scope: Scope) -> Doc:
         values = getattr(query, name)
         if values:
             parts.append({PATHS[name]: {"$in": [str(v) for v in values]}})
+    if query.available_at is not None:  # the optOut part: opted_out (find_ders)
+        parts += [{"availability": True}, {"dr_availability": True}]
     for name in ("availability", "dr_availability", "marketplace_availability"):
         flag = getattr(query, name)
         if flag is not None:
@@ -312,6 +315,8 @@ async def find_ders(c: MongoConn, query: DiscoveryQuery, scope: Scope) -> Page:
 
 async def _find_ders(c: MongoConn, query: DiscoveryQuery, scope: Scope, p: Plan) -> Page:
     flt = compile_filter(query, scope)
+    if query.available_at is not None:
+        flt = and_([flt, await opted_out(c, query.available_at)])
     keys = sort_paths(p)
     ders = c.col("ders")
     last: list[Any] | None = None

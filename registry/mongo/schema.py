@@ -54,6 +54,7 @@ INDEXES: dict[str, list[tuple[str, list[tuple[str, Any]], dict[str, Any]]]] = {
         ("device_bucket", [("device_id", 1), ("bucket", 1)], {}),
         ("bucket", [("bucket", 1)], {}),
     ],
+    # a VEN's distribute marker has _id "oadrDistributeEvent/<ven_id>": one pending at most
     "outbox": [("ven_seq", [("ven_id", 1), ("seq", 1)], {"unique": True})],
     "log": [
         ("seq_unique", [("seq", 1)], {"unique": True}),
@@ -76,6 +77,27 @@ INDEXES: dict[str, list[tuple[str, list[tuple[str, Any]], dict[str, Any]]]] = {
         ("due", [("state", 1), ("next_due", 1)], {}),
     ],
     # announcements: _id = venID, nothing else to index
+    # DR events (registry.mongo.events, .opts): _id = event_id; tenants = the aggregators
+    # with a delivery (the aggregator scope); current_until copied onto each delivery
+    "events": [
+        ("aggregator_event", [("aggregator_id", 1), ("event_id", 1)], {}),
+        ("tenants_event", [("tenants", 1), ("event_id", 1)], {}),
+        ("event_id", [("event_id", 1)], {}),
+        ("status", [("status", 1)], {}),
+        ("dtstart", [("dtstart_us", 1)], {}),
+    ],
+    "event_deliveries": [  # _id = JSON [event_id, ven_id]
+        ("event_ven_unique", [("event_id", 1), ("ven_id", 1)], {"unique": True}),
+        ("ven_current", [("ven_id", 1), ("current_until", 1)], {}),
+        ("aggregator_event", [("aggregator_id", 1), ("event_id", 1)], {}),
+        ("account_event", [("account_id", 1), ("event_id", 1)], {}),
+    ],
+    "opt_schedules": [("ven_opt_unique", [("ven_id", 1), ("opt_id", 1)], {"unique": True})],
+    "opt_windows": [
+        ("opt_window", [("ven_id", 1), ("opt_id", 1), ("i", 1)], {}),
+        ("type_end", [("opt_type", 1), ("end_us", 1)], {}),
+        ("end", [("end_us", 1)], {}),
+    ],
 }
 
 

@@ -11,7 +11,8 @@ Atomicity
     one multi-document transaction. On a standalone server (nx-27017, a lone mongod) there
     are no transactions: the batch is applied as ordered, idempotent writes (upserts keyed
     on natural keys; outbox and log inserts keyed on pre-reserved sequence numbers, so a
-    retried insert is a duplicate that is ignored), data first and the log last. A crash
+    retried insert is a duplicate that is ignored), data first and the log last (DR
+    events: deliveries and markers before the event document, registry.mongo.events). A crash
     in the middle leaves the earlier writes applied; the VEN retries its message and the
     writes are re-applied harmlessly.
     Every cross-process race is settled by one conditional single-document write:
@@ -40,6 +41,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from registry.discovery import DerBrief, DerPatch, DerStats, DiscoveryQuery, LogQuery, Page
+from registry.events import DrEvent, EventDelivery, EventTargets, OptSchedule, OptType
 from registry.models import (
     Der,
     LivenessChange,
@@ -54,9 +56,11 @@ from registry.models import (
 from registry.mongo import (
     ders,
     discovery,
+    events,
     liveness,
     log,
     nonces,
+    opts,
     outbox,
     reports,
     schema,
@@ -70,6 +74,7 @@ from registry.port import (
     Batch,
     DerQuery,
     DerRef,
+    EventQuery,
     PollState,
     Scope,
     StoreUnavailable,
@@ -207,6 +212,41 @@ class MongoStore:
     ) -> list[TelemetryBucket]:
         return await reports.telemetry_history(self.conn, device_ids, start, end)
 
+    # --- demand response (registry.mongo.events, registry.mongo.opts) -------------
+
+    async def get_event(self, event_id: str, scope: Scope) -> DrEvent | None:
+        return await events.get_event(self.conn, event_id, scope)
+
+    async def list_events(self, query: EventQuery, scope: Scope) -> list[DrEvent]:
+        return await events.list_events(self.conn, query, scope)
+
+    async def open_events(self) -> list[DrEvent]:
+        return await events.open_events(self.conn)
+
+    async def resolve_targets(self, targets: EventTargets, scope: Scope
+                              ) -> list[EventDelivery]:
+        return await events.resolve_targets(self.conn, targets, scope)
+
+    async def deliveries_of_event(self, event_id: str, scope: Scope) -> list[EventDelivery]:
+        return await events.deliveries_of_event(self.conn, event_id, scope)
+
+    async def events_for_ven(self, ven_id: str, now: datetime
+                             ) -> list[tuple[DrEvent, EventDelivery]]:
+        return await events.events_for_ven(self.conn, ven_id, now)
+
+    async def get_delivery(self, event_id: str, ven_id: str) -> EventDelivery | None:
+        return await events.get_delivery(self.conn, event_id, ven_id)
+
+    async def opts_of_ven(self, ven_id: str) -> list[OptSchedule]:
+        return await opts.opts_of_ven(self.conn, ven_id)
+
+    async def get_opt(self, ven_id: str, opt_id: str) -> OptSchedule | None:
+        return await opts.get_opt(self.conn, ven_id, opt_id)
+
+    async def opts_covering(self, at: datetime, scope: Scope,
+                            opt_type: OptType | None = None) -> list[OptSchedule]:
+        return await opts.opts_covering(self.conn, at, scope, opt_type)
+
     # --- writes ---------------------------------------------------------------
 
     async def commit(self, batch: Batch) -> list[LogEntry]:
@@ -290,6 +330,8 @@ class MongoStore:
 async def _apply(c: MongoConn, batch: Batch, s: Session) -> list[LogEntry]:
     """Same order as the SQLite adapter; the log goes last (see module docstring)."""
     await views.write_views(c, batch, s)  # first: a stale announcement aborts all
+    if batch.event_expect or batch.event_status:
+        await events.check(c, batch, s)  # a stale event expectation aborts all too
     if batch.vens:
         await vens.write_vens(c, batch.vens, s)
     await reports.write_specs(c, batch, s)
@@ -302,6 +344,12 @@ async def _apply(c: MongoConn, batch: Batch, s: Session) -> list[LogEntry]:
     await reports.write_requests(c, batch, s)
     await reports.write_telemetry(c, batch, s)
     await outbox.write_outbox(c, batch, s)
+    if batch.opts:
+        await opts.write_opts(c, batch, s)
+    # deliveries and markers, then the event documents (see registry.mongo.events)
+    await events.write_shares(c, batch, s)
+    if batch.events or batch.deliveries or batch.delete_deliveries:
+        await events.write_event_docs(c, batch, s)
     entries = await log.append_log(c, batch.log, s)
     for ven_id, at in batch.mark_online:
         await liveness.mark_online(c, ven_id, at, s)

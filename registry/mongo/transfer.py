@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from pymongo import InsertOne, ReplaceOne
 
 from registry.models import Der, LogEntry, OutboxMessage, ReportRequestRecord, ReportSpec, Ven
-from registry.mongo import views
+from registry.mongo import events, opts, views
 from registry.mongo.conn import TRANSIENT, Doc, MongoConn
 from registry.mongo.docs import (
     der_doc,
@@ -26,10 +26,13 @@ from registry.mongo.docs import (
     ven_doc,
     ven_of,
 )
-from registry.port import StoreUnavailable
+from registry.port import Batch, StoreUnavailable
+from registry.port.batch import DISTRIBUTE_MARKER
 
 KINDS = ("ven", "der", "report_spec", "report_request", "view", "report_subscription",
-         "outbox", "log")
+         "event", "event_delivery", "opt_schedule", "outbox", "log")
+# restored through the commit's own writes (document shapes, current_until, tenants)
+DR_KINDS = {"event": "events", "event_delivery": "deliveries", "opt_schedule": "opts"}
 
 KIND_READ: dict[str, tuple[str, list[tuple[str, int]], Callable[[Doc], BaseModel]]] = {
     "ven": ("vens", [("ven_id", 1)], ven_of),
@@ -40,6 +43,10 @@ KIND_READ: dict[str, tuple[str, list[tuple[str, int]], Callable[[Doc], BaseModel
     "log": ("log", [("seq", 1)], log_of),
     "view": ("views", [("aggregator_id", 1), ("name", 1)], views.view_of),
     "report_subscription": ("report_subscriptions", [("ord", 1), ("_id", 1)], views.sub_of),
+    "event": ("events", [("event_id", 1)], events.event_of),
+    "event_delivery": ("event_deliveries", [("event_id", 1), ("ven_id", 1)],
+                       events.delivery_of),
+    "opt_schedule": ("opt_schedules", [("ven_id", 1), ("opt_id", 1)], opts.opt_of),
 }
 
 
@@ -64,6 +71,13 @@ async def import_records(c: MongoConn, kind: str, records: list[BaseModel]) -> i
     """
     if not records:
         return 0
+    if kind in DR_KINDS:
+        batch = Batch(**{DR_KINDS[kind]: list(records)})  # type: ignore[arg-type]
+        if batch.opts:
+            await opts.write_opts(c, batch, None)
+        await events.write_shares(c, batch, None)
+        await events.write_event_docs(c, batch, None)
+        return len(records)
     coll, ops = import_ops(kind, records)
     await c.bulk(None, coll, ops)
     if kind in ("outbox", "log"):
@@ -88,8 +102,15 @@ def import_ops(kind: str, records: Iterable[BaseModel]) -> tuple[str, list[Any]]
         return "report_requests", [
             request_op(r) for r in records if isinstance(r, ReportRequestRecord)]
     if kind == "outbox":
-        return "outbox", [InsertOne(outbox_doc(r, r.seq or 0))
+        return "outbox", [InsertOne(_outbox_doc(r))
                           for r in records if isinstance(r, OutboxMessage)]
     if kind == "log":
         return "log", [InsertOne(log_doc(r)) for r in records if isinstance(r, LogEntry)]
     raise ValueError(f"unknown kind {kind!r}")
+
+
+def _outbox_doc(m: OutboxMessage) -> Doc:
+    doc = outbox_doc(m, m.seq or 0)
+    if m.kind == DISTRIBUTE_MARKER and not m.body:  # still at most one per VEN
+        doc["_id"] = events.marker_id(m.ven_id)
+    return doc

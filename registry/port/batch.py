@@ -23,6 +23,8 @@ from registry.models import (
 from registry.port.events import OptAnswer
 
 ANY = "*"  # Batch.announce: no expectation about the previous hash
+# Batch.distribute_to: the outbox marker's kind (empty body; at most one pending per VEN)
+DISTRIBUTE_MARKER = "oadrDistributeEvent"
 
 
 @dataclass(slots=True)

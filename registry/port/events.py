@@ -55,6 +55,59 @@ class OptAnswer:
     resource_ids: list[str] = field(default_factory=list)  # [] = the whole VEN
 
 
+def group_view(name: str, scope: Scope) -> tuple[str, str] | None:
+    """The saved view (aggregator_id, view name) a group target names in ``scope``.
+
+    An aggregator's groups are its own views by name; a service names any aggregator's
+    view as ``<aggregator_id>/<view name>``; a prosumer has no groups. Both adapters
+    read the view's DERs with its discovery filters inside the owner's scope.
+    """
+    if scope.role == "aggregator" and scope.aggregator_id is not None:
+        return scope.aggregator_id, name
+    if scope.is_service and "/" in name:
+        owner, _, view = name.partition("/")
+        if owner and view:
+            return owner, view
+    return None
+
+
+def build_deliveries(
+    vens: dict[str, tuple[str | None, str | None]],
+    found: dict[str, tuple[str, str, str | None, str | None]],
+) -> list[EventDelivery]:
+    """resolve_targets' answer from what an adapter found: ``vens`` (ven_id ->
+    aggregator_id, account_id) and ``found`` (device_id -> ven_id, resource_id and the
+    DER's tenant, used when its VEN is not known). One delivery per VEN in ven_id order
+    (event_id left empty for the caller), its DERs in resource_id order."""
+    per_ven: dict[str, list[tuple[str, str]]] = {}
+    tenants: dict[str, tuple[str | None, str | None]] = {}
+    for device_id, (v, resource_id, agg, acc) in found.items():
+        per_ven.setdefault(v, []).append((resource_id, device_id))
+        tenants.setdefault(v, (agg, acc))
+    out = []
+    for v in sorted(vens.keys() | per_ven.keys()):
+        agg, acc = vens.get(v) or tenants[v]
+        ders = sorted(per_ven.get(v, []))
+        out.append(EventDelivery(event_id="", ven_id=v, aggregator_id=agg, account_id=acc,
+                                 device_ids=[d for _, d in ders],
+                                 resource_ids=[r for r, _ in ders]))
+    return out
+
+
+def owned_deliveries(deliveries: list[EventDelivery], events: list[DrEvent]
+                     ) -> list[EventDelivery]:
+    """Batch.deliveries as the adapters write them: resolve_targets answers without an
+    event_id (event_manager commits its answer as is), so a delivery whose event_id is
+    empty belongs to the batch's one event; with none or several, it is an error."""
+    if all(d.event_id for d in deliveries):
+        return deliveries
+    if len(events) != 1:
+        raise ValueError("a delivery without event_id needs exactly one event in the batch")
+    event_id = events[0].event_id
+    return [d if d.event_id else d.model_copy(update={"event_id": event_id})
+            for d in deliveries]
+
+
 class EventStore(Protocol):
     async def get_event(self, event_id: str, scope: Scope) -> DrEvent | None: ...
 
@@ -81,7 +134,9 @@ class EventStore(Protocol):
     async def events_for_ven(self, ven_id: str, now: datetime
                              ) -> list[tuple[DrEvent, EventDelivery]]:
         """The events with a delivery to this VEN that are still current at ``now``
-        (DrEvent.is_current), with that delivery: what its distribute must carry."""
+        (DrEvent.is_current), with that delivery: what its distribute must carry. On the
+        poll path, so the events come without their targets (``EventTargets()``; a
+        100k-DER list is megabytes): the delivery says what this VEN gets."""
         ...
 
     async def get_delivery(self, event_id: str, ven_id: str) -> EventDelivery | None: ...

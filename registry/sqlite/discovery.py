@@ -27,7 +27,8 @@ from registry.discovery import (
 )
 from registry.port import Scope
 from registry.sqlite.inlist import in_list
-from registry.sqlite.rows import DER_COLUMNS, DER_NAMES, der_of
+from registry.sqlite.opts import NOT_OPTED_OUT
+from registry.sqlite.rows import DER_COLUMNS, DER_NAMES, der_of, us
 from registry.sqlite.scope import scope_where
 
 # API field -> column (the whitelist; distance_m is computed)
@@ -95,6 +96,9 @@ def compile_where(query: DiscoveryQuery, scope: Scope, first_sort: str | None = 
         # microseconds) may round half a microsecond above it: compare with that slack
         sql.add(f"{_ranged('updated_at', first_sort)}>=?",
                 query.updated_since.timestamp() - 5e-7)
+    if query.available_at is not None:
+        at = us(query.available_at)
+        sql.add(f"availability=1 AND dr_availability=1 AND {NOT_OPTED_OUT}", at, at)
     if query.q is not None:
         escaped = query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         sql.add("device_name LIKE ? ESCAPE '\\'", f"%{escaped}%")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from registry.models import Der, Liveness, LogEntry, ReportRequestRecord, ReportRequestState, Ven
@@ -28,6 +28,23 @@ def ts(dt: datetime | None) -> float | None:
 
 def dt(ts: float | None) -> datetime | None:
     return datetime.fromtimestamp(ts, UTC) if ts is not None else None
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+def us(at: datetime | None) -> int | None:
+    """Integer microseconds since the epoch (exact; a naive datetime counts as UTC)."""
+    if at is None:
+        return None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return (at - _EPOCH) // _US
+
+
+def at_us(value: int | None) -> datetime | None:
+    return None if value is None else _EPOCH + timedelta(microseconds=value)
 
 
 def chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:

@@ -162,3 +162,73 @@ CREATE TABLE IF NOT EXISTS signature_nonces (
     PRIMARY KEY (ven_id, nonce)
 ) WITHOUT ROWID
 """
+
+# DR events, their per-VEN deliveries and opt schedules (registry.sqlite.events, .opts).
+# Instants are integer microseconds since the epoch (*_us): exact round trips and ranges.
+# current_until_us: when DrEvent.is_current turns false (NULL: open-ended), copied onto
+# each delivery so a VEN's current events are one range of event_deliveries_ven.
+EVENTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    event_id TEXT PRIMARY KEY,
+    modification_number INTEGER NOT NULL,
+    aggregator_id TEXT,
+    program TEXT NOT NULL,
+    status TEXT NOT NULL,
+    dtstart_us INTEGER NOT NULL,
+    current_until_us INTEGER,
+    doc TEXT NOT NULL,  -- the event without its targets (events_for_ven reads only this)
+    targets TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_aggregator ON events(aggregator_id, event_id)
+    WHERE aggregator_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_open ON events(status)
+    WHERE status NOT IN ('completed', 'cancelled');
+CREATE INDEX IF NOT EXISTS events_dtstart ON events(dtstart_us);
+CREATE TABLE IF NOT EXISTS event_deliveries (
+    event_id TEXT NOT NULL,
+    ven_id TEXT NOT NULL,
+    aggregator_id TEXT,
+    account_id TEXT,
+    current_until_us INTEGER,
+    device_ids TEXT NOT NULL,
+    resource_ids TEXT NOT NULL,
+    delivered_mod INTEGER,
+    delivered_us INTEGER,
+    opt TEXT,
+    opt_mod INTEGER,
+    opt_us INTEGER,
+    resource_opts TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (event_id, ven_id)
+);
+CREATE INDEX IF NOT EXISTS event_deliveries_ven ON event_deliveries(ven_id, current_until_us);
+CREATE INDEX IF NOT EXISTS event_deliveries_aggregator ON event_deliveries(aggregator_id, event_id)
+    WHERE aggregator_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS event_deliveries_account ON event_deliveries(account_id, event_id)
+    WHERE account_id IS NOT NULL;
+-- Batch.distribute_to: at most one pending distribute marker per VEN
+CREATE UNIQUE INDEX IF NOT EXISTS outbox_distribute_marker ON outbox(ven_id)
+    WHERE kind = 'oadrDistributeEvent' AND body = '';
+CREATE TABLE IF NOT EXISTS opt_schedules (
+    ven_id TEXT NOT NULL,
+    opt_id TEXT NOT NULL,
+    aggregator_id TEXT,
+    account_id TEXT,
+    opt_type TEXT NOT NULL,
+    cancelled INTEGER NOT NULL,
+    all_resources INTEGER NOT NULL,
+    device_ids TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (ven_id, opt_id)
+);
+-- the windows of schedules that are not cancelled (a cancelled one covers nothing)
+CREATE TABLE IF NOT EXISTS opt_windows (
+    ven_id TEXT NOT NULL,
+    opt_id TEXT NOT NULL,
+    opt_type TEXT NOT NULL,
+    start_us INTEGER NOT NULL,
+    end_us INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS opt_windows_ven ON opt_windows(ven_id, opt_type, end_us);
+CREATE INDEX IF NOT EXISTS opt_windows_end ON opt_windows(end_us);
+CREATE INDEX IF NOT EXISTS opt_windows_opt ON opt_windows(ven_id, opt_id);
+"""

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from registry.discovery import DerBrief, DerPatch, DerStats, DiscoveryQuery, LogQuery, Page
+from registry.events import DrEvent, EventDelivery, EventTargets, OptSchedule, OptType
 from registry.models import (
     Der,
     LivenessChange,
@@ -36,6 +37,7 @@ from registry.port import (
     Batch,
     DerQuery,
     DerRef,
+    EventQuery,
     PollState,
     Scope,
     StoreUnavailable,
@@ -44,8 +46,10 @@ from registry.port import (
 from registry.sqlite import (
     ders,
     discovery,
+    events,
     liveness,
     log,
+    opts,
     outbox,
     reports,
     transfer,
@@ -161,6 +165,41 @@ class SqliteStore:
         self, device_ids: list[str], start: datetime, end: datetime
     ) -> list[TelemetryBucket]:
         return reports.telemetry_history(self.db, device_ids, start, end)
+
+    # --- demand response (registry.sqlite.events, registry.sqlite.opts) -----------
+
+    async def get_event(self, event_id: str, scope: Scope) -> DrEvent | None:
+        return events.get_event(self.db, event_id, scope)
+
+    async def list_events(self, query: EventQuery, scope: Scope) -> list[DrEvent]:
+        return events.list_events(self.db, query, scope)
+
+    async def open_events(self) -> list[DrEvent]:
+        return events.open_events(self.db)
+
+    async def resolve_targets(self, targets: EventTargets, scope: Scope
+                              ) -> list[EventDelivery]:
+        return events.resolve_targets(self.db, targets, scope)
+
+    async def deliveries_of_event(self, event_id: str, scope: Scope) -> list[EventDelivery]:
+        return events.deliveries_of_event(self.db, event_id, scope)
+
+    async def events_for_ven(self, ven_id: str, now: datetime
+                             ) -> list[tuple[DrEvent, EventDelivery]]:
+        return events.events_for_ven(self.db, ven_id, now)
+
+    async def get_delivery(self, event_id: str, ven_id: str) -> EventDelivery | None:
+        return events.get_delivery(self.db, event_id, ven_id)
+
+    async def opts_of_ven(self, ven_id: str) -> list[OptSchedule]:
+        return opts.opts_of_ven(self.db, ven_id)
+
+    async def get_opt(self, ven_id: str, opt_id: str) -> OptSchedule | None:
+        return opts.get_opt(self.db, ven_id, opt_id)
+
+    async def opts_covering(self, at: datetime, scope: Scope,
+                            opt_type: OptType | None = None) -> list[OptSchedule]:
+        return opts.opts_covering(self.db, at, scope, opt_type)
 
     # --- writes ---------------------------------------------------------------
 
@@ -290,6 +329,8 @@ class SqliteStore:
 def _apply(db: sqlite3.Connection, batch: Batch) -> list[LogEntry]:
     """One batch inside the caller's transaction, in a fixed order."""
     views.write_views(db, batch)  # first: a stale announcement aborts all
+    if batch.event_expect or batch.event_status:
+        events.check_expectations(db, batch)
     if batch.vens:
         vens.write_vens(db, batch.vens)
     if batch.replace_report_specs_of or batch.report_specs:
@@ -307,6 +348,9 @@ def _apply(db: sqlite3.Connection, batch: Batch) -> list[LogEntry]:
         reports.write_telemetry(db, batch)
     if batch.clear_outbox_of or batch.outbox:
         outbox.write_outbox(db, batch)
+    if batch.opts:
+        opts.write_opts(db, batch)
+    events.write_events(db, batch)  # after clear_outbox_of: a fresh marker stays
     entries = log.append_log(db, batch.log)
     for ven_id, at in batch.mark_online:
         liveness.mark_online(db, ven_id, at)

@@ -10,7 +10,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from registry.events import OptSchedule
 from registry.models import LogEntry, OutboxMessage, ReportSpec, ReportSubscription, View
+from registry.sqlite.events import DELIVERY_COLUMNS, EVENT_SELECT, delivery_of, event_of
 from registry.sqlite.rows import DER_COLUMNS, VEN_SELECT, der_of, dt, report_request, ven_of
 
 ITER_SQL = {
@@ -20,6 +22,9 @@ ITER_SQL = {
     "report_request": "SELECT state, doc FROM report_requests ORDER BY rowid",
     "view": "SELECT doc FROM views ORDER BY aggregator_id, name",
     "report_subscription": "SELECT doc FROM report_subscriptions ORDER BY rowid",
+    "event": f"{EVENT_SELECT} ORDER BY e.event_id",
+    "event_delivery": f"SELECT {DELIVERY_COLUMNS} FROM event_deliveries ORDER BY event_id, ven_id",
+    "opt_schedule": "SELECT doc FROM opt_schedules ORDER BY ven_id, opt_id",
     "outbox": "SELECT seq, ven_id, kind, body, created_at FROM outbox ORDER BY seq",
     "log": "SELECT seq, at, kind, actor, ven_id, device_id, aggregator_id, account_id, data "
     "FROM log ORDER BY seq",
@@ -41,6 +46,12 @@ def parse(kind: str, row: tuple[Any, ...]) -> BaseModel:
         return View.model_validate_json(row[0])
     if kind == "report_subscription":
         return ReportSubscription.model_validate_json(row[0])
+    if kind == "event":
+        return event_of(row)
+    if kind == "event_delivery":
+        return delivery_of(row)
+    if kind == "opt_schedule":
+        return OptSchedule.model_validate_json(row[0])
     if kind == "outbox":
         return OutboxMessage(seq=row[0], ven_id=row[1], kind=row[2], body=row[3],
                              created_at=dt(row[4]))

@@ -4,7 +4,7 @@ OpenADRClient over real HTTP. Every reply the engine emits is XSD-checked by the
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from registry.event_manager import EventError, cancel_event, create_event, modify_event
 from registry.events import DrEvent
@@ -197,12 +197,12 @@ async def test_opt_schedule_and_event_opt(vtn: Vtn, clock: FakeClock) -> None:
     d = await vtn.store.get_delivery(event.event_id, ven)
     assert d is not None and d.resource_opts == {"boiler": "optOut"}
     # both a schedule and an event, or someone else's resource: refused, nothing stored
-    both = m.CreateOpt(opt_id="opt-3", opt_type="optOut", opt_reason="x", request_id="o-3",
+    both = m.CreateOpt(opt_id="opt-3", opt_type="optOut", opt_reason="economic", request_id="o-3",
                        ven_id=ven, created_date_time=clock(), event_id=event.event_id,
                        modification_number=0, availability=[(start, timedelta(hours=1))])
     reply = await call(vtn, "EiOpt", both)
     assert isinstance(reply, m.CreatedOpt) and reply.response.code == m.INVALID_DATA
-    foreign = m.CreateOpt(opt_id="opt-4", opt_type="optOut", opt_reason="x",
+    foreign = m.CreateOpt(opt_id="opt-4", opt_type="optOut", opt_reason="economic",
                           request_id="o-4", ven_id=ven, created_date_time=clock(),
                           resource_ids=["not-mine"], availability=[(start, timedelta(hours=1))])
     reply = await call(vtn, "EiOpt", foreign)
@@ -243,7 +243,7 @@ async def test_openleadr_client_gets_events_answers_and_sees_changes(config: Con
             return len(await store.ders_of_ven(ven.ven_id)) == 2
 
         await eventually(registered_ders)
-        clock = FakeClock()
+        clock = FakeClock(datetime.now(UTC))  # the served VTN runs on real time
         event, _ = await create_event(store, simple_event(clock, ven_ids=[ven.ven_id]),
                                       SERVICE, actor="test", now=clock())
 

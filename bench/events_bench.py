@@ -122,8 +122,10 @@ async def main(vens: int, per_ven: int, n: int) -> dict[str, object]:
     while b"oadrResponse" not in (await vtn.engine.handle("OadrPoll", busy_poll)).body:
         pass
     await vtn.engine.handle("OadrPoll", idle_poll)
-    poll_10 = await rate(lambda i: vtn.engine.handle("OadrPoll", busy_poll), n)
-    poll_0 = await rate(lambda i: vtn.engine.handle("OadrPoll", idle_poll), n)
+    poll_10 = poll_0 = 0.0
+    for _ in range(3):  # interleaved, best of each: the machine's noise hits both alike
+        poll_0 = max(poll_0, await rate(lambda i: vtn.engine.handle("OadrPoll", idle_poll), n))
+        poll_10 = max(poll_10, await rate(lambda i: vtn.engine.handle("OadrPoll", busy_poll), n))
     out["poll_empty_per_s_10_events"] = round(poll_10)
     out["poll_empty_per_s_no_events"] = round(poll_0)
     out["poll_ratio_10_events_to_none"] = round(poll_10 / poll_0, 3)
@@ -152,8 +154,12 @@ async def main(vens: int, per_ven: int, n: int) -> dict[str, object]:
                                          "optIn")]))
     upd = encode(update(osb, rr, "usage-spec",
                         [m.ReportPayload(r_id=f"r{i}-power", value=float(i)) for i in range(4)]))
-    created_rate = await rate(lambda i: vtn.engine.handle("EiEvent", created), n // 2)
-    update_rate = await rate(lambda i: vtn.engine.handle("EiReport", upd), n // 2)
+    created_rate = update_rate = 0.0
+    for _ in range(3):
+        update_rate = max(update_rate,
+                          await rate(lambda i: vtn.engine.handle("EiReport", upd), n // 2, 1))
+        created_rate = max(created_rate,
+                           await rate(lambda i: vtn.engine.handle("EiEvent", created), n // 2, 1))
     out["created_event_per_s"] = round(created_rate)
     out["update_report_per_s"] = round(update_rate)
     out["created_event_ratio_to_update_report"] = round(created_rate / update_rate, 3)

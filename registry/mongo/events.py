@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from pymongo import InsertOne, ReplaceOne, UpdateOne
+from pymongo import InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from registry.discovery import DiscoveryQuery
@@ -306,14 +306,24 @@ async def _until_of(c: MongoConn, batch: Batch, event_ids: set[str], s: Session
     return until
 
 
+# written only by `delivered` and `opt_answers` once the delivery exists, so a
+# re-targeting commit never overwrites an answer that arrived meanwhile
+_ANSWER_FIELDS = ("delivered_mod", "delivered_at", "opt", "opt_mod", "opt_at", "resource_opts")
+
+
+def _share_upsert(doc: Doc) -> UpdateOne:
+    answers = {k: doc.pop(k) for k in _ANSWER_FIELDS if k in doc}
+    _id = doc.pop("_id")
+    return UpdateOne({"_id": _id}, {"$set": doc, "$setOnInsert": answers}, upsert=True)
+
+
 async def write_shares(c: MongoConn, batch: Batch, s: Session) -> None:
     """Deliveries, answers and markers (before the event documents)."""
     deliveries = owned_deliveries(batch.deliveries, batch.events)
     if deliveries:
         until = await _until_of(c, batch, {d.event_id for d in deliveries}, s)
         await c.bulk(s, "event_deliveries", [
-            ReplaceOne({"_id": delivery_id(d.event_id, d.ven_id)},
-                       delivery_doc(d, until.get(d.event_id, OPEN_ENDED)), upsert=True)
+            _share_upsert(delivery_doc(d, until.get(d.event_id, OPEN_ENDED)))
             for d in deliveries])
     fresh = {e for e, expected in batch.event_expect if expected is None}
     for e in batch.events:  # a modified or cancelled event: its deliveries follow

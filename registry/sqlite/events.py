@@ -242,11 +242,9 @@ _UPSERT_DELIVERY = (
     "(?,?,?,?,(SELECT current_until_us FROM events WHERE event_id=?),?,?,?,?,?,?,?,?) "
     "ON CONFLICT(event_id, ven_id) DO UPDATE SET aggregator_id=excluded.aggregator_id, "
     "account_id=excluded.account_id, current_until_us=excluded.current_until_us, "
-    "device_ids=excluded.device_ids, resource_ids=excluded.resource_ids, "
-    "delivered_mod=excluded.delivered_mod, delivered_us=excluded.delivered_us, "
-    "opt=excluded.opt, opt_mod=excluded.opt_mod, opt_us=excluded.opt_us, "
-    "resource_opts=excluded.resource_opts"
-)
+    "device_ids=excluded.device_ids, resource_ids=excluded.resource_ids"
+)  # what was delivered and answered is only written by `delivered` and `opt_answers`, so
+# a re-targeting commit never overwrites an answer that arrived meanwhile
 
 
 def event_row(e: DrEvent) -> tuple[Any, ...]:

@@ -319,3 +319,21 @@ async def test_resolve_targets_over_a_thousand_ders(store: Store) -> None:
     got = await store.resolve_targets(
         EventTargets(device_ids=[d.device_id for d in ders][::-1]), AGG1)
     assert len(got) == 1 and got[0].device_ids == [d.device_id for d in ders]
+
+
+async def test_retargeting_keeps_what_was_delivered_and_answered(store: Store) -> None:
+    (v1, _), _, _ = await world(store)
+    await create(store, event(targets=EventTargets(ven_ids=[v1.ven_id])), SERVICE)
+    at = T0 + timedelta(minutes=1)
+    await store.commit(Batch(delivered=[("ev-1", v1.ven_id, 0, at)], opt_answers=[
+        OptAnswer("ev-1", v1.ven_id, OptType.IN, 0, at),
+        OptAnswer("ev-1", v1.ven_id, OptType.OUT, 0, at, resource_ids=["r1"])]))
+    # a modification re-resolves the targets: a fresh share (no answers) is upserted
+    fresh = share((await store.resolve_targets(EventTargets(device_ids=["d01"]), SERVICE))[0],
+                  "ev-1")
+    assert fresh.opt is None and fresh.delivered_mod is None
+    await store.commit(Batch(deliveries=[fresh]))
+    got = await store.get_delivery("ev-1", v1.ven_id)
+    assert got is not None and got.device_ids == ["d01"]
+    assert (got.delivered_mod, got.opt, got.opt_mod) == (0, OptType.IN, 0)
+    assert got.resource_opts == {"r1": OptType.OUT}

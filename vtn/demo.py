@@ -64,10 +64,12 @@ def event_length_s(duration: float, elapsed: float) -> float:
     return max(MIN_EVENT_S, math.floor(duration - elapsed - START_IN_S - TAIL_S))
 
 
-def registry_table(rows: list) -> Table:  # type: ignore[type-arg]
-    table = Table("DER", "class", "type", "liveness", "max kW", "avail kW", title="DER registry")
+def registry_table(rows: list, names: dict[str, str]) -> Table:  # type: ignore[type-arg]
+    table = Table("OSB", "DER", "class", "type", "liveness", "max kW", "avail kW",
+                  title="DER registry")
     for d in rows:
         table.add_row(
+            names.get(d.ven_id, d.ven_id),
             d.device_name,
             d.device_class.value,
             d.device_type.value,
@@ -164,7 +166,7 @@ async def run_demo(config: Config, vens: int, duration: float) -> None:
         closing(console, view, fleet.stats)
         rows = await vtn.store.list_ders(DerQuery(limit=1000), SERVICE)
         rows = [d for d in rows if d.ven_id in names]
-        say(registry_table(sorted(rows, key=lambda d: (names[d.ven_id], d.device_name))))
+        say(registry_table(sorted(rows, key=lambda d: (names[d.ven_id], d.device_name)), names))
         log = await vtn.store.read_log(after=max(0, await vtn.store.last_seq() - 6), limit=6)
         for e in log:
             say(f"  log #{e.seq} {e.kind} {e.ven_id or ''} {e.data or ''}")

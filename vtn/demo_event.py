@@ -30,7 +30,7 @@ SOURCE_LAST = "the sum of the DERs' last reported usage values"
 
 
 def kw(w: float | None) -> str:
-    return "-" if w is None else f"{w / 1000:.2f}"
+    return "-" if w is None else f"{round(w / 1000, 2) or 0.0:.2f}"
 
 
 async def dispatch(store: Store, ven_ids: list[str], now: datetime, start_in_s: float,
@@ -123,7 +123,9 @@ async def look(store: Store, event_id: str, names: dict[str, str], now: datetime
             row.opt_mod = d.opt_mod
         for opt in await store.opts_of_ven(ven_id):
             if opt.opt_type.value == "optOut" and opt.covers(event.dtstart):
-                row.schedule = f"{opt.opt_reason}: {', '.join(opt.resource_ids) or 'all'}"
+                ids = opt.resource_ids
+                which = ", ".join(ids) if 0 < len(ids) <= 2 else f"{len(ids) or 'all'} DERs"
+                row.schedule = f"{opt.opt_reason} ({which})"
         m = measured.get(ven_id)
         if m is not None:
             row.baseline_w, row.event_w, row.delivered_w = (
@@ -159,9 +161,9 @@ def event_table(view: EventView, now: datetime) -> Table:
     table.add_row("fleet", str(sum(r.ders for r in view.rows)), "", "", "",
                   kw(view.load_now_w), kw(t.get("baseline_w")), kw(t.get("event_w")),
                   kw(t.get("delivered_w")))
-    table.caption = (f"kW. now: last reported usage (when dispatched: "
-                     f"{kw(view.load_before_w)}); baseline, during, drop: the VTN's "
-                     "measured response")
+    table.caption = (f"kW, net (a discharging battery counts negative). now: last reported "
+                     f"usage (when dispatched: {kw(view.load_before_w)}); baseline, during, "
+                     "drop: the VTN's measured response")
     return table
 
 

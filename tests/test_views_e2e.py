@@ -43,8 +43,14 @@ def fast(config: Config) -> Config:
 
 
 async def ders_of(served: Served, aggregator_id: str) -> set[str]:
+    return set(await online_of(served, aggregator_id))
+
+
+async def online_of(served: Served, aggregator_id: str) -> dict[str, bool]:
+    """Each DER of the aggregator and whether the registry has it online (an OSB reports
+    a DER as not online now and then: ven-sim does for 1 % of DER-hours)."""
     ders = await served.vtn.store.list_ders(DerQuery(aggregator_id=aggregator_id), SERVICE)
-    return {d.device_id for d in ders}
+    return {d.device_id: d.liveness == "online" for d in ders}
 
 
 async def test_each_aggregator_sees_exactly_its_ders_following_the_osbs(config: Config) -> None:
@@ -74,16 +80,15 @@ async def test_each_aggregator_sees_exactly_its_ders_following_the_osbs(config: 
 
         async def everyone_discovered() -> bool:
             for agg in fleets:
-                expected = await ders_of(served, agg)
-                status = seen(agg)
-                if len(expected) != 9 or set(status) != expected or not all(status.values()):
+                expected = await online_of(served, agg)
+                if len(expected) != 9 or seen(agg) != expected or sum(expected.values()) < 7:
                     return False
             return True
 
         await until(everyone_discovered, 30)
         assert not set(seen("A1")) & set(seen("A2"))  # nothing of the other aggregator
         a1 = aggs["A1"].views["all"]
-        assert a1.aggregates["agg.online"] == 9.0
+        assert a1.aggregates["agg.online"] == sum((await online_of(served, "A1")).values())
         sample = next(iter(a1.ders.values()))
         der = await served.vtn.store.get_der(sample.device_id, SERVICE)
         assert der is not None and (sample.resource_id, sample.ven_id) == (
@@ -100,7 +105,7 @@ async def test_each_aggregator_sees_exactly_its_ders_following_the_osbs(config: 
                     and view.aggregates.get("agg.online") == 0.0)
 
         await until(a1_offline, 30)
-        assert all(seen("A2").values())  # A2's are still online
+        assert seen("A2") == await online_of(served, "A2")  # A2's are as they were
         assert set(seen("A2")) == await ders_of(served, "A2")
         for a in aggs.values():
             assert a.errors == []

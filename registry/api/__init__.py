@@ -56,7 +56,7 @@ async def bearer(request: web.Request, handler: Handler) -> web.StreamResponse:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthError("send Authorization: Bearer <token>")
-    request[PRINCIPAL] = request.app[VERIFIER].verify(token.strip())
+    request[PRINCIPAL] = await request.app[VERIFIER].verify_request(token.strip())
     return await handler(request)
 
 
@@ -66,7 +66,8 @@ def mount_api(app: web.Application, vtn: Vtn) -> None:
     api[STORE_KEY] = vtn.store
     api[CLOCK_KEY] = vtn.ctx.clock
     api[BODY_KEY] = BodyLimits(vtn.config.http.max_body_bytes, vtn.config.http.body_timeout_s)
-    api[VERIFIER] = Verifier(vtn.config)  # keys are read once, here
+    api[VERIFIER] = Verifier(vtn.config)  # keys are read once, here (a JWKS URL: at startup)
+    api.on_startup.append(api[VERIFIER].start)
     api[STOP] = asyncio.Event()
     ops = operations()
     for op in ops:

@@ -59,7 +59,7 @@ def location_of(value: Any) -> Location | None | dict[str, Any]:
         coords = value.get("coordinates")
         if (isinstance(coords, list) and len(coords) == 2
                 and all(isinstance(c, int | float) and not isinstance(c, bool) for c in coords)):
-            return {"lat": coords[1], "lon": coords[0]}
+            return {"lat": coords[1], "lon": coords[0]}  # ranges: Location validates
         raise ValueError("a GeoJSON Point has coordinates [longitude, latitude]")
     return value  # type: ignore[no-any-return]
 

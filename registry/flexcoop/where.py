@@ -114,18 +114,30 @@ def _values(name: str, value: Any) -> set[Any]:
     return {value}
 
 
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        out = float(value)
+    except OverflowError:  # a JSON integer beyond float range
+        return None
+    return out if math.isfinite(out) else None
+
+
 def _number(name: str, op: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    out = _finite(value)
+    if out is None:
         raise _bad(f"{name}: {op} needs a finite number")
-    return float(value)
+    return out
 
 
 def _point(value: Any, what: str) -> tuple[float, float]:
     """GeoJSON [lon, lat] -> (lat, lon)."""
-    if (not isinstance(value, list) or len(value) != 2
-            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
+    nums = [_finite(v) for v in value] if isinstance(value, list) else []
+    if len(nums) != 2 or None in nums:
         raise _bad(f"location: {what} needs [longitude, latitude]")
-    lon, lat = float(value[0]), float(value[1])
+    lon, lat = nums[0], nums[1]
+    assert lon is not None and lat is not None
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise _bad("location: latitude must be in -90..90, longitude in -180..180")
     return lat, lon

@@ -31,7 +31,7 @@ from registry.api.common import (
 from registry.api.errors import Handler
 from registry.api.openapi import Op
 from registry.discovery import AVAILABILITY_FLAGS, DerPatch, DiscoveryQuery
-from registry.flexcoop.mapping import device, etag_of, location_of, project
+from registry.flexcoop.mapping import device, etag_of, location_of, selected
 from registry.flexcoop.models import Device, DeviceList, DevicePatch, EveQuery, PatchResult
 from registry.flexcoop.where import WhereError, compile_projection, discovery
 from registry.models import Der
@@ -86,9 +86,10 @@ async def list_devices(request: web.Request) -> web.Response:
     if skip > MAX_SKIP:
         raise invalid("page", f"page * max_results may not exceed {MAX_SKIP + eq.max_results}")
     ders, total = await _page(request, query, skip) if query is not None else ([], 0)
+    fields = selected(projection)
     items = []
     for der in ders:
-        doc = project(device(der), projection)
+        doc = device(der, fields)
         doc["_links"] = {"self": {"title": "Device", "href": f"{PATH.lstrip('/')}/{der.device_id}"}}
         items.append(doc)
     links: dict[str, dict[str, str]] = {

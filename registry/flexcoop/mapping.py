@@ -7,6 +7,7 @@ stays visible in ``device_type``: pvSystem is Generation, storageDevice is Stora
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from email.utils import format_datetime
 from typing import Any
 
@@ -80,37 +81,42 @@ def _status(der: Der) -> dict[str, Any]:
     return out
 
 
-def device(der: Der) -> dict[str, Any]:
-    """The full FLEXCoop item for one DER (Eve meta fields included)."""
-    doc: dict[str, Any] = {
-        "_id": der.device_id,
-        "device_id": der.device_id,
-        "device_name": der.device_name,
-        "status": _status(der),
-        "account_id": der.account_id,
-        "ven_id": der.ven_id,
-        "aggregator_id": der.aggregator_id,
-        "device_class": CLASS_TO_FLEX[der.device_class],
-        "availability": YES_NO[der.availability],
-        "marketplace_availability": YES_NO[der.marketplace_availability],
-        "dr_availability": YES_NO[der.dr_availability],
-        "location": geojson(der.location),
-        "device_type": der.device_type.value,
-        "max_capacity": der.max_capacity,
-        "available_capacity": der.available_capacity,
-        "_updated": http_date(der.updated_at),
-        "_created": http_date(der.created_at),
-        "_etag": etag_of(der),
-    }
-    return {k: v for k, v in doc.items() if v is not None}
+GETTERS: dict[str, Callable[[Der], Any]] = {
+    "_id": lambda d: d.device_id,
+    "device_id": lambda d: d.device_id,
+    "device_name": lambda d: d.device_name,
+    "status": _status,
+    "account_id": lambda d: d.account_id,
+    "ven_id": lambda d: d.ven_id,
+    "aggregator_id": lambda d: d.aggregator_id,
+    "device_class": lambda d: CLASS_TO_FLEX[d.device_class],
+    "availability": lambda d: YES_NO[d.availability],
+    "marketplace_availability": lambda d: YES_NO[d.marketplace_availability],
+    "dr_availability": lambda d: YES_NO[d.dr_availability],
+    "location": lambda d: geojson(d.location),
+    "device_type": lambda d: d.device_type.value,
+    "max_capacity": lambda d: d.max_capacity,
+    "available_capacity": lambda d: d.available_capacity,
+    "_updated": lambda d: http_date(d.updated_at),
+    "_created": lambda d: http_date(d.created_at),
+    "_etag": etag_of,
+}
 
 
-def project(doc: dict[str, Any], projection: dict[str, bool] | None) -> dict[str, Any]:
-    """Eve projection: inclusive or exclusive; the meta fields always stay."""
+def selected(projection: dict[str, bool] | None) -> tuple[str, ...]:
+    """The item fields an Eve projection keeps (inclusive or exclusive); meta fields stay."""
     if not projection:
-        return doc
+        return tuple(GETTERS)
     if any(projection.values()):
-        keep = {k for k, v in projection.items() if v} | set(META)
-        return {k: v for k, v in doc.items() if k in keep}
-    drop = {k for k, v in projection.items() if not v} - set(META)
-    return {k: v for k, v in doc.items() if k not in drop}
+        return tuple(k for k in GETTERS if projection.get(k) or k in META)
+    return tuple(k for k in GETTERS if k in META or projection.get(k, True))
+
+
+def device(der: Der, fields: tuple[str, ...] = tuple(GETTERS)) -> dict[str, Any]:
+    """The FLEXCoop item for one DER (``fields`` from :func:`selected`); nulls left out."""
+    out = {}
+    for name in fields:
+        value = GETTERS[name](der)
+        if value is not None:
+            out[name] = value
+    return out

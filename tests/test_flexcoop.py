@@ -299,3 +299,18 @@ async def test_openapi_covers_devices(flex: Api) -> None:
     names = {p["name"] for p in paths["/api/flexcoop/devices"]["get"]["parameters"]}
     assert names == {"where", "sort", "projection", "max_results", "page"}
     assert "428" in paths["/api/flexcoop/devices/{device_id}"]["patch"]["responses"]
+
+
+async def test_without_total_like_eve_optimize_pagination(config: Config) -> None:
+    cfg = config.model_copy(update={"api": config.api.model_copy(
+        update={"flexcoop_total": False})})
+    async with api_server(cfg) as api:
+        await seed(api, [Ven(ven_id="v1", ven_name="osb-1")],
+                   [der(f"d{i}", "v1") for i in range(5)])
+        status, body = await eve_get(api, {"max_results": "2", "sort": "device_name"})
+        assert status == 200 and body["_meta"] == {"page": 1, "max_results": 2}
+        assert "next" in body["_links"] and "last" not in body["_links"]
+        status, body = await eve_get(api, {"max_results": "2", "page": "3",
+                                           "sort": "device_name"})
+        assert [d["device_name"] for d in body["_items"]] == ["d4"]
+        assert "next" not in body["_links"] and "prev" in body["_links"]

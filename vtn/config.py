@@ -128,6 +128,9 @@ class ApiConfig(Section):
     # the claims naming an aggregator token's aggregator and a prosumer token's account
     aggregator_claim: str = "aggregator_id"
     account_claim: str = "account_id"
+    # /api/flexcoop/devices answers _meta.total (a second, counting query); false: as
+    # Eve's OPTIMIZE_PAGINATION_FOR_SPEED, no total and no "last" link
+    flexcoop_total: bool = True
 
 
 class TlsConfig(Section):

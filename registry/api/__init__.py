@@ -68,6 +68,7 @@ def mount_api(app: web.Application, vtn: Vtn) -> None:
     api[BODY_KEY] = BodyLimits(vtn.config.http.max_body_bytes, vtn.config.http.body_timeout_s)
     api[VERIFIER] = Verifier(vtn.config)  # keys are read once, here (a JWKS URL: at startup)
     api.on_startup.append(api[VERIFIER].start)
+    api[flexcoop.COUNT_KEY] = vtn.config.api.flexcoop_total
     api[STOP] = asyncio.Event()
     ops = operations()
     for op in ops:

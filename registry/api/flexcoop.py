@@ -38,6 +38,7 @@ from registry.models import Der
 from registry.port import Conflict
 
 PATH = "/flexcoop/devices"
+COUNT_KEY = web.AppKey("flexcoop.count_total", bool)  # [api] flexcoop_total
 MAX_SKIP = 10_000  # page * max_results beyond this is a 400 (keyset pages are walked)
 _YES = {"yes": True, "no": False}
 
@@ -46,27 +47,30 @@ def _where_error(exc: WhereError) -> ApiError:
     return invalid(exc.param, str(exc))
 
 
-async def _page(request: web.Request, query: DiscoveryQuery, skip: int
-                ) -> tuple[list[Der], int]:
-    """The DERs of one Eve page (skip walks keyset pages) and the total count."""
+async def _page(request: web.Request, query: DiscoveryQuery, skip: int, count: bool
+                ) -> tuple[list[Der], int | None, bool]:
+    """The DERs of one Eve page (skip walks keyset pages), the total count (when
+    ``count``) and whether more follow."""
     store, scope = store_of(request), scope_of(request)
     total: int | None = None
     cursor: str | None = None
     while skip > 0:
+        first = count and total is None
         step = query.model_copy(update={"limit": min(1000, skip), "cursor": cursor,
-                                        "total": total is None, "fields": None})
+                                        "total": first, "fields": None})
         page = await store.find_ders(step, scope)
-        if total is None:
+        if first:
             total = page.total or 0
         skip -= len(page.items)
         cursor = page.next_cursor
         if cursor is None:
-            return [], total
-    last = query.model_copy(update={"cursor": cursor, "total": total is None})
+            return [], total, False
+    first = count and total is None
+    last = query.model_copy(update={"cursor": cursor, "total": first})
     page = await store.find_ders(last, scope)
-    if total is None:
+    if first:
         total = page.total or 0
-    return [h.der for h in page.items], total
+    return [h.der for h in page.items], total, page.next_cursor is not None
 
 
 def _href(request: web.Request, **params: Any) -> str:
@@ -85,7 +89,9 @@ async def list_devices(request: web.Request) -> web.Response:
     skip = (eq.page - 1) * eq.max_results
     if skip > MAX_SKIP:
         raise invalid("page", f"page * max_results may not exceed {MAX_SKIP + eq.max_results}")
-    ders, total = await _page(request, query, skip) if query is not None else ([], 0)
+    count = request.app.get(COUNT_KEY, True)
+    ders, total, more = (await _page(request, query, skip, count) if query is not None
+                         else ([], 0 if count else None, False))
     fields = selected(projection)
     items = []
     for der in ders:
@@ -96,14 +102,17 @@ async def list_devices(request: web.Request) -> web.Response:
         "parent": {"title": "home", "href": "/"},
         "self": {"title": "devices", "href": _href(request)},
     }
-    last = max(1, -(-total // eq.max_results))
-    if eq.page < last:
+    if more:
         links["next"] = {"title": "next page", "href": _href(request, page=eq.page + 1)}
+    if more and total is not None:
+        last = max(1, -(-total // eq.max_results))
         links["last"] = {"title": "last page", "href": _href(request, page=last)}
     if eq.page > 1:
         links["prev"] = {"title": "previous page", "href": _href(request, page=eq.page - 1)}
-    body = {"_items": items, "_links": links,
-            "_meta": {"page": eq.page, "max_results": eq.max_results, "total": total}}
+    meta: dict[str, int] = {"page": eq.page, "max_results": eq.max_results}
+    if total is not None:
+        meta["total"] = total
+    body = {"_items": items, "_links": links, "_meta": meta}
     return json_response(body)
 
 

@@ -70,7 +70,7 @@ class Device(BaseModel):
 class Meta(BaseModel):
     page: int
     max_results: int
-    total: int
+    total: int | None = Field(None, description="absent with [api] flexcoop_total = false")
 
 
 class DeviceList(BaseModel):

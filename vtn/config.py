@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -115,6 +115,22 @@ class ApiConfig(Section):
     jwt_issuer: str = "oadr-vtn"
     jwt_audience: str = "oadr-vtn-api"
     token_ttl_s: int = Field(3600, gt=0)
+    # OpenID Connect: RS256/ES256 keys from this JWKS URL, fetched at startup and again
+    # (at most once a minute) when a token names an unknown key id
+    jwks_url: str = ""
+    jwks_timeout_s: float = Field(5.0, gt=0)
+    # the claim carrying the role (dotted path into nested claims; a string or a list),
+    # and claim values -> roles (service, aggregator, prosumer); empty: the value is the role
+    role_claim: str = "role"
+    role_map: dict[str, Literal["service", "aggregator", "prosumer"]] = Field(
+        default_factory=dict
+    )
+    # the claims naming an aggregator token's aggregator and a prosumer token's account
+    aggregator_claim: str = "aggregator_id"
+    account_claim: str = "account_id"
+    # /api/flexcoop/devices answers _meta.total (a second, counting query); false: as
+    # Eve's OPTIMIZE_PAGINATION_FOR_SPEED, no total and no "last" link
+    flexcoop_total: bool = True
 
 
 class TlsConfig(Section):

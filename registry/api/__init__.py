@@ -3,7 +3,7 @@
 It runs as an aiohttp sub-application so its middlewares (bearer auth, problem+json)
 never touch the OpenADR endpoints. This module assembles the route table from one module
 per resource (``ders``, ``vens``, ``events``, ``event_response``, ``log``, ``stats``,
-``views``, ``reports``); they share :mod:`registry.api.common` and never import this
+``views``, ``reports``, ``flexcoop``); they share :mod:`registry.api.common` and never import this
 module.
 """
 
@@ -15,7 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from registry.api import ders, event_response, events, log, reports, stats, vens, views
+from registry.api import (
+    ders,
+    event_response,
+    events,
+    flexcoop,
+    log,
+    reports,
+    stats,
+    vens,
+    views,
+)
 from registry.api.auth import AuthError, Verifier
 from registry.api.common import BODY_KEY, CLOCK_KEY, PRINCIPAL, STORE_KEY, BodyLimits
 from registry.api.errors import Handler, problems
@@ -30,7 +40,7 @@ PREFIX = "/api"
 PUBLIC = {PREFIX + "/v1/openapi.json", PREFIX + "/docs"}
 VERIFIER = web.AppKey("api.verifier", Verifier)
 # the order of the OpenAPI document
-RESOURCES = (ders, vens, events, event_response, log, stats, views, reports)
+RESOURCES = (ders, vens, events, event_response, log, stats, views, reports, flexcoop)
 
 
 def operations() -> list[Op]:
@@ -46,17 +56,19 @@ async def bearer(request: web.Request, handler: Handler) -> web.StreamResponse:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthError("send Authorization: Bearer <token>")
-    request[PRINCIPAL] = request.app[VERIFIER].verify(token.strip())
+    request[PRINCIPAL] = await request.app[VERIFIER].verify_request(token.strip())
     return await handler(request)
 
 
 def mount_api(app: web.Application, vtn: Vtn) -> None:
     """Add /api/v1 (and /api/docs) to the VTN's aiohttp application."""
-    api = web.Application(middlewares=[problems, bearer])
+    api = web.Application(middlewares=[flexcoop.eve_errors, problems, bearer])
     api[STORE_KEY] = vtn.store
     api[CLOCK_KEY] = vtn.ctx.clock
     api[BODY_KEY] = BodyLimits(vtn.config.http.max_body_bytes, vtn.config.http.body_timeout_s)
-    api[VERIFIER] = Verifier(vtn.config)  # keys are read once, here
+    api[VERIFIER] = Verifier(vtn.config)  # keys are read once, here (a JWKS URL: at startup)
+    api.on_startup.append(api[VERIFIER].start)
+    api[flexcoop.COUNT_KEY] = vtn.config.api.flexcoop_total
     api[STOP] = asyncio.Event()
     ops = operations()
     for op in ops:

@@ -15,6 +15,7 @@ from typing import Any
 
 import jwt
 
+from registry.api.jwks import ClaimMap, RemoteJwks, claim
 from registry.port import Scope
 from vtn.config import Config
 
@@ -65,19 +66,41 @@ class Verifier:
         self.audience = api.jwt_audience
         self._key: Any = None
         self._jwks: jwt.PyJWKSet | None = None
+        self.remote: RemoteJwks | None = None
+        self.claims = ClaimMap(api.role_claim, tuple(api.role_map.items()),
+                               api.aggregator_claim, api.account_claim)
         if self.algorithm == "HS256":
             self._key = _hs_secret(config)
+        elif api.jwks_url:
+            self.remote = RemoteJwks(api.jwks_url, api.jwks_timeout_s)
         elif api.jwks_file:
             self._jwks = jwt.PyJWKSet.from_json(Path(api.jwks_file).read_text())
         elif api.jwt_public_key_file:
             self._key = Path(api.jwt_public_key_file).read_bytes()
         else:
-            raise ValueError(f"{self.algorithm} needs api.jwt_public_key_file or api.jwks_file")
+            raise ValueError(
+                f"{self.algorithm} needs api.jwt_public_key_file, api.jwks_file or api.jwks_url"
+            )
+
+    async def start(self, _: Any = None) -> None:
+        """Fetch a remote JWKS (an on_startup hook of the API application)."""
+        if self.remote is not None:
+            await self.remote.start()
+
+    async def verify_request(self, token: str) -> Principal:
+        """:meth:`verify`, refetching a remote JWKS first when the key id is unknown."""
+        if self.remote is not None:
+            await self.remote.ensure(_kid(token))
+        return self.verify(token)
 
     def _key_for(self, token: str) -> Any:
+        if self.remote is not None:
+            self._jwks = self.remote.keys
+            if self._jwks is None:
+                raise AuthError("the JWKS of the identity provider is not available")
         if self._jwks is None:
             return self._key
-        kid = jwt.get_unverified_header(token).get("kid")
+        kid = _kid(token)
         keys = self._jwks.keys
         if kid is None and len(keys) == 1:
             return keys[0].key
@@ -98,15 +121,27 @@ class Verifier:
             )
         except jwt.PyJWTError as exc:
             raise AuthError(str(exc)) from exc
-        return principal_from(claims)
+        return principal_from(claims, self.claims)
 
 
-def principal_from(claims: dict[str, Any]) -> Principal:
-    role = claims.get("role")
-    if role not in ROLES:
+def _kid(token: str) -> str | None:
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.PyJWTError as exc:
+        raise AuthError(str(exc)) from exc
+    return kid if isinstance(kid, str) else None
+
+
+def principal_from(claims: dict[str, Any], mapping: ClaimMap | None = None) -> Principal:
+    """The principal of verified claims; with a list of roles the widest one wins
+    (service, then aggregator, then prosumer), as the identity provider granted it."""
+    mapping = mapping or ClaimMap()
+    roles = mapping.roles(claims, ROLES)
+    if not roles:
         raise AuthError("token has no valid role claim")
-    aggregator_id = claims.get("aggregator_id")
-    account_id = claims.get("account_id")
+    role = roles[0]
+    aggregator_id = claim(claims, mapping.aggregator_claim)
+    account_id = claim(claims, mapping.account_claim)
     if role == "aggregator" and not isinstance(aggregator_id, str):
         raise AuthError("aggregator token needs an aggregator_id claim")
     if role == "prosumer" and not isinstance(account_id, str):

@@ -180,6 +180,14 @@ class EventsConfig(Section):
     status_interval_s: float = Field(5.0, gt=0)
 
 
+class LoggingConfig(Section):
+    """[logging]: what ``vtn serve`` writes to stderr (journald, docker logs)."""
+
+    level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR|debug|info|warning|error)$")
+    # text: one human line per record; json: one JSON object per line (log shippers)
+    format: Literal["text", "json"] = "text"
+
+
 class Config(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="VTN_",
@@ -201,6 +209,7 @@ class Config(BaseSettings):
     signatures: SignatureConfig = SignatureConfig()
     views: ViewsConfig = ViewsConfig()
     events: EventsConfig = EventsConfig()
+    logging: LoggingConfig = LoggingConfig()
 
     @classmethod
     def settings_customise_sources(

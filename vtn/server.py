@@ -7,6 +7,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -46,16 +47,24 @@ async def run_server(config: Config, reuse_port: bool = False) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
+        log.info("VTN %s stopping (pid %d): finishing requests in flight",
+                 config.vtn_id, os.getpid())
     finally:
         await site.stop()
+    log.info("VTN %s stopped (pid %d)", config.vtn_id, os.getpid())
 
 
 def _worker(config: Config) -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from vtn.cli.errors import describe
+    from vtn.logs import setup_logging
+
+    setup_logging(config.logging)
     use_uvloop()
-    asyncio.run(run_server(config, reuse_port=True))
+    try:
+        asyncio.run(run_server(config, reuse_port=True))
+    except Exception as exc:  # one line, as in one process (vtn.cli.errors)
+        log.error("worker %d: %s", os.getpid(), describe(exc))
+        sys.exit(1)
 
 
 def use_uvloop() -> None:
@@ -98,3 +107,6 @@ def serve_forever(config: Config) -> None:
     signal.signal(signal.SIGTERM, forward)
     for p in procs:
         p.join()
+    failed = [p for p in procs if p.exitcode not in (0, -signal.SIGTERM, -signal.SIGINT)]
+    if failed:
+        raise SystemExit(f"Error: {len(failed)} of {workers} workers failed (see above)")

@@ -8,6 +8,7 @@ mongos, ``unit`` runs its work in one multi-document transaction; on a standalon
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -32,6 +33,7 @@ from registry.port import Conflict, StoreError, StoreUnavailable
 from vtn.config import StoreConfig
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 Doc = dict[str, Any]
 Session = AsyncClientSession | None
 
@@ -43,6 +45,12 @@ TRANSIENT = (
     WTimeoutError,
 )
 BULK_OPS = 500  # operations per bulk_write round trip (see MongoConn.bulk)
+
+
+def hosts_of(url: str) -> str:
+    """host:port list of a MongoDB URL, without credentials (for messages and logs)."""
+    netloc = url.split("://", 1)[-1].split("/", 1)[0]
+    return netloc.rsplit("@", 1)[-1]
 
 
 def db_name_of(url: str) -> str:
@@ -93,9 +101,26 @@ class MongoConn:
     async def open(self) -> None:
         self._client = self.make_client()
         self._db = self._client.get_database(self.db_name)
-        hello = await self.retry(lambda: self.db.command("hello"))
+        hello = await self._first_hello()
         # transactions need a replica set or mongos; nx-27017 and a lone mongod have neither
         self.transactions = bool(hello.get("setName")) or hello.get("msg") == "isdbgrid"
+
+    async def _first_hello(self) -> Doc:
+        """One server selection (``mongo_timeout_ms``), not the retried ones of later
+        calls: a server that is not there fails start-up in seconds, with one progress
+        line while waiting, and a one-line :class:`StoreUnavailable`."""
+        where = hosts_of(self.url)
+        task = asyncio.ensure_future(self.db.command("hello"))
+        try:
+            done, _ = await asyncio.wait({task}, timeout=1.0)
+            if not done:
+                log.warning("waiting for MongoDB at %s (up to %.0f s)", where,
+                            self.cfg.mongo_timeout_ms / 1000)
+            return await task
+        except PyMongoError as exc:
+            await self.close()
+            reason = str(exc).split(", Timeout:")[0].split(" (configured timeouts")[0]
+            raise StoreUnavailable(f"unavailable, cannot reach MongoDB at {where}: {reason}") from exc
 
     async def close(self) -> None:
         if self._client is not None:

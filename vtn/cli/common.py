@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from pydantic import ValidationError
 
 from vtn.app import Vtn
+from vtn.cli.errors import validation_summary
 from vtn.config import Config, load_config
 from vtn.services.base import OadrError
 
@@ -35,14 +37,35 @@ def store_options(fn: F) -> F:
 
 
 def config_from(config_path: str | None, data_dir: Path | None, **overrides: Any) -> Config:
+    where = f" in {config_path}" if config_path else ""
     try:
         return load_config(config_path, data_dir=data_dir, **overrides)
-    except Exception as exc:  # pydantic / toml errors
-        raise click.ClickException(f"invalid configuration: {exc}") from exc
+    except ValidationError as exc:  # one line: the keys and messages, no pydantic URL
+        raise click.ClickException(
+            f"invalid configuration{where}: {validation_summary(exc)}") from exc
+    except Exception as exc:  # TOML syntax
+        raise click.ClickException(f"invalid configuration{where}: {exc}") from exc
 
 
-def with_vtn(config: Config, action: Callable[[Vtn], Awaitable[Any]]) -> Any:
-    """Open the store, run one action, close it (no background jobs)."""
+def require_store(config: Config) -> None:
+    """Read commands refuse a SQLite store that is not there (a typo in --data-dir
+    would otherwise create a new, empty one and show nothing)."""
+    if config.store.url.startswith(("mongodb://", "mongodb+srv://")):
+        return
+    path = config.sqlite_path
+    if not path.exists():
+        raise click.ClickException(
+            f"no store at {path} (check --data-dir / --config / VTN_DATA_DIR; "
+            "`vtn vens add` or `vtn serve` creates one)")
+
+
+def with_vtn(
+    config: Config, action: Callable[[Vtn], Awaitable[Any]], *, must_exist: bool = False
+) -> Any:
+    """Open the store, run one action, close it (no background jobs). ``must_exist``:
+    a read command, which refuses a store that does not exist (:func:`require_store`)."""
+    if must_exist:
+        require_store(config)
 
     async def run() -> Any:
         vtn = Vtn(config, run_jobs=False)

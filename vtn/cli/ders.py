@@ -32,7 +32,7 @@ def ders_list(
         ven_id=ven_id, device_class=list(device_class) or None,
         liveness=list(liveness) or None, limit=limit,
     )
-    rows = with_vtn(config, lambda vtn: vtn.store.list_ders(query, SERVICE))
+    rows = with_vtn(config, lambda vtn: vtn.store.list_ders(query, SERVICE), must_exist=True)
     if as_json:
         click.echo(dump(rows))
         return

@@ -39,7 +39,7 @@ def response_command(config_path: str | None, data_dir: Path | None, event_id: s
         except ResponseNotFound as exc:
             raise click.ClickException(f"no event {event_id}") from exc
 
-    body = with_vtn(config, act)
+    body = with_vtn(config, act, must_exist=True)
     if as_json:
         click.echo(json.dumps(body, indent=2))
         return

@@ -110,7 +110,7 @@ def run(ctx: click.Context, config_path: str | None, data_dir: Path | None,
 
     config = config_from(config_path, data_dir)
     try:
-        return with_vtn(config, action)
+        return with_vtn(config, action, must_exist=True)
     except click.ClickException:
         raise
     except EventError as exc:

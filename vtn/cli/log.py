@@ -48,7 +48,7 @@ def log_tail(
                 last = entries[-1].seq or last
 
     try:
-        with_vtn(config, run)
+        with_vtn(config, run, must_exist=True)
     except KeyboardInterrupt:
         sys.exit(0)
 

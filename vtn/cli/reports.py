@@ -64,7 +64,7 @@ def request_cmd(config_path: str | None, data_dir: Path | None, ven_id: str,
     async def act(vtn: Any) -> list[ReportRequestRecord]:
         return await request_report(vtn.ctx, await _ven(vtn, ven_id), order, actor="cli")
 
-    recs = with_vtn(config, act)
+    recs = with_vtn(config, act, must_exist=True)
     if as_json:
         click.echo(dump(recs))
         return
@@ -114,7 +114,7 @@ def list_cmd(config_path: str | None, data_dir: Path | None, ven_id: str | None,
             out.extend(await vtn.store.report_requests_of_ven(v.ven_id))
         return out
 
-    recs = with_vtn(config, act)
+    recs = with_vtn(config, act, must_exist=True)
     if not show_all:
         recs = [r for r in recs if r.state.value != "cancelled"]
     if as_json:
@@ -137,5 +137,5 @@ def cancel_cmd(config_path: str | None, data_dir: Path | None, ven_id: str,
     async def act(vtn: Any) -> None:
         await request_cancel_report(vtn.ctx, await _ven(vtn, ven_id), report_request_id)
 
-    with_vtn(config, act)
+    with_vtn(config, act, must_exist=True)
     click.echo(f"cancel of {report_request_id} queued; delivered on the VEN's next poll")

@@ -7,6 +7,7 @@ This module imports the command modules; none of them imports it (they share
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import click
 
@@ -14,6 +15,7 @@ from vtn.cli.api import token_group
 from vtn.cli.certs import certs_group
 from vtn.cli.demo import demo
 from vtn.cli.ders import ders
+from vtn.cli.errors import as_click
 from vtn.cli.event_response import response_command
 from vtn.cli.events import events_group
 from vtn.cli.log import log_group
@@ -24,7 +26,25 @@ from vtn.cli.vens import vens
 from vtn.cli.views import views_group
 
 
-@click.group()
+class VtnGroup(click.Group):
+    """The root group: any exception of a subcommand is one line and exit 1
+    (:mod:`vtn.cli.errors`); with ``--debug`` it propagates with its traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            raise click.exceptions.Exit(130) from None
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            raise as_click(exc) from exc
+
+
+@click.group(cls=VtnGroup)
+@click.version_option(package_name="oadr-vtn", prog_name="vtn")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @click.option("--debug", is_flag=True, help="Show the traceback of a failing command.")
 def main(verbose: bool, debug: bool) -> None:

@@ -19,9 +19,13 @@ def serve(
     workers: int | None,
 ) -> None:
     """Run the VTN (OpenADR 2.0b over HTTP) on the configured store."""
+    import logging
+
+    from vtn.logs import setup_logging
     from vtn.server import serve_forever
 
     config = config_from(
         config_path, data_dir, **{"http.host": host, "http.port": port, "http.workers": workers}
     )
+    setup_logging(config.logging, verbose=logging.getLogger().level == logging.DEBUG)
     serve_forever(config)

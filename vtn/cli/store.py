@@ -23,9 +23,10 @@ from vtn.config import Config
 from vtn.security.files import open_private
 
 
-def _run(config: Config, action: Callable[[Vtn], Awaitable[Any]]) -> Any:
+def _run(config: Config, action: Callable[[Vtn], Awaitable[Any]], must_exist: bool = False
+         ) -> Any:
     try:
-        return with_vtn(config, action)
+        return with_vtn(config, action, must_exist=must_exist)
     except StoreError as exc:
         raise click.ClickException(f"store: {exc}") from exc
 
@@ -94,7 +95,7 @@ def export_cmd(config_path: str | None, data_dir: Path | None, output: Path | No
         with open_private(output, "w", encoding="utf-8") as out:  # a dump holds the registry
             return await export_store(vtn.store, out)
 
-    counts = _run(config, export)
+    counts = _run(config, export, must_exist=True)
     click.echo(f"exported {json.dumps(counts)}", err=True)
 
 

@@ -50,7 +50,7 @@ def vens_add(
 def vens_list(config_path: str | None, data_dir: Path | None, as_json: bool) -> None:
     """List VENs with their registration and liveness."""
     config = config_from(config_path, data_dir)
-    rows: list[Ven] = with_vtn(config, lambda vtn: vtn.store.list_vens(SERVICE))
+    rows: list[Ven] = with_vtn(config, lambda vtn: vtn.store.list_vens(SERVICE), must_exist=True)
     if as_json:
         click.echo(dump(rows))
         return
@@ -75,7 +75,7 @@ def _ven_action(name: str, doc: str, action: str) -> None:
         from vtn.services import admin
 
         config = config_from(config_path, data_dir)
-        with_vtn(config, lambda vtn: getattr(admin, action)(vtn.ctx, ven))
+        with_vtn(config, lambda vtn: getattr(admin, action)(vtn.ctx, ven), must_exist=True)
         click.echo(f"queued for {ven}; delivered on its next poll")
 
 

@@ -120,7 +120,8 @@ class MongoConn:
         except PyMongoError as exc:
             await self.close()
             reason = str(exc).split(", Timeout:")[0].split(" (configured timeouts")[0]
-            raise StoreUnavailable(f"unavailable, cannot reach MongoDB at {where}: {reason}") from exc
+            raise StoreUnavailable(
+                f"unavailable, cannot reach MongoDB at {where}: {reason}") from exc
 
     async def close(self) -> None:
         if self._client is not None:

@@ -59,7 +59,9 @@ from registry.mongo import (
     events,
     liveness,
     log,
+    migrations,
     nonces,
+    ops,
     opts,
     outbox,
     reports,
@@ -80,6 +82,7 @@ from registry.port import (
     StoreUnavailable,
     TelemetryBucket,
 )
+from registry.port.ops import FleetSummary
 from vtn.config import StoreConfig
 
 
@@ -112,7 +115,7 @@ class MongoStore:
     async def open(self) -> None:
         await self.conn.open()
         await self.init_indexes()
-        await ders.backfill_updated_us(self.conn)
+        await migrations.migrate(self.conn)  # numbered, recorded in meta (v1: updated_us)
 
     async def close(self) -> None:
         await self.conn.close()
@@ -133,6 +136,14 @@ class MongoStore:
         except StoreUnavailable as exc:
             out["error"] = str(exc)
         return out
+
+    # --- operators (registry.port.ops) -----------------------------------------
+
+    async def fleet_summary(self) -> FleetSummary:
+        return await ops.fleet_summary(self.conn)
+
+    async def schema_version(self) -> int:
+        return await migrations.version_of(self.conn)
 
     # --- VENs -----------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from registry.port.events import EventStore
 from registry.port.liveness import LivenessStore
 from registry.port.log import LogStore
 from registry.port.nonces import NonceStore
+from registry.port.ops import OpsStore
 from registry.port.outbox import OutboxStore
 from registry.port.reports import ReportStore
 from registry.port.transfer import TransferStore
@@ -29,6 +30,7 @@ class Store(
     EventStore,
     NonceStore,
     TransferStore,
+    OpsStore,
     Protocol,
 ):
     """Persistence port used by the service layer, the scheduler and the CLI."""

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from registry.discovery import haversine_m
 from registry.port import StoreUnavailable
+from registry.sqlite.migrations import migrate
 from registry.sqlite.schema import EVENTS_SCHEMA, SCHEMA, VIEWS_SCHEMA
 
 WAL_AUTOCHECKPOINT_PAGES = 10_000
@@ -40,6 +41,7 @@ def connect(path: Path, synchronous: str) -> sqlite3.Connection:
         for statement in (SCHEMA + VIEWS_SCHEMA + EVENTS_SCHEMA).split(";"):
             if statement.strip():
                 db.execute(statement)
+    migrate(db, immediate)
     return db
 
 

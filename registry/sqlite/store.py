@@ -43,12 +43,14 @@ from registry.port import (
     StoreUnavailable,
     TelemetryBucket,
 )
+from registry.port.ops import FleetSummary
 from registry.sqlite import (
     ders,
     discovery,
     events,
     liveness,
     log,
+    ops,
     opts,
     outbox,
     reports,
@@ -58,6 +60,7 @@ from registry.sqlite import (
 )
 from registry.sqlite.conn import connect, immediate
 from registry.sqlite.errors import translate_errors
+from registry.sqlite.migrations import version_of
 from registry.sqlite.nonces import Nonces
 
 
@@ -87,6 +90,14 @@ class SqliteStore:
         if self._db is None:
             raise StoreUnavailable("store is not open")
         return self._db
+
+    # --- operators (registry.port.ops) -----------------------------------------
+
+    async def fleet_summary(self) -> FleetSummary:
+        return ops.fleet_summary(self.db, self.path)
+
+    async def schema_version(self) -> int:
+        return version_of(self.db)
 
     # --- VENs -----------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from ven_sim.fleet import FleetOptions, build_osbs, rss_mb, run_fleet, ven_name
 from ven_sim.scenario import ScenarioError, builtin_names, load_scenario
 from ven_sim.stats import Stats
 from ven_sim.tls import ClientTls, TlsError, TlsOptions
+from ven_sim.verdict import judge
 from ven_sim.view import render
 from vtn.server import run_fast
 
@@ -121,17 +122,24 @@ def main() -> None:
                    "takes them all for one VEN: use --cert-dir for fleets).")
 @click.option("--key", "key_file", type=_FILE, default=None,
               help="Key of --cert (default: in the --cert file).")
+@click.option("--max-refused", type=click.FloatRange(0, 1), default=0.05, show_default=True,
+              help="Exit 5 when more than this fraction of requests got an OpenADR error.")
+@click.option("--give-up", type=Duration(), default=15.0, show_default=True,
+              help="Stop early when the VTN has not answered anything after this long.")
 def run(vtn: str, vens: int, ders_per_ven: int, poll: float | None, report: float | None,
         duration: float | None, center: str, radius_km: float, name_prefix: str,
         start_index: int, scenario: str, client: str, connections: int, http_client: str,
         timeout: float, ramp: float | None, seed: int, validate: bool, cancel_on_exit: bool,
         json_path: Path | None, quiet: bool, ca_file: Path | None, cert_dir: Path | None,
-        issue_from: Path | None, cert_file: Path | None, key_file: Path | None) -> None:
+        issue_from: Path | None, cert_file: Path | None, key_file: Path | None,
+        max_refused: float, give_up: float) -> None:
     """Start the fleet; Ctrl-C or SIGTERM stops it cleanly and prints a summary.
 
     Over https every VEN presents a client certificate when --cert-dir or --cert is given.
 
-    Exits with status 2 when the VTN answered any request with a 5xx.
+    Exit status: 0 fine; 2 the VTN answered with a 5xx; 3 no VEN registered; 4 the VTN
+    did not answer at all (stops after --give-up); 5 more than --max-refused of the
+    requests got an OpenADR error. The summary's last line says why.
     """
     try:
         load_scenario(scenario)
@@ -151,7 +159,7 @@ def run(vtn: str, vens: int, ders_per_ven: int, poll: float | None, report: floa
         duration_s=duration, center=parse_center(center), radius_km=radius_km,
         name_prefix=name_prefix, start_index=start_index, scenario=scenario, client=client,
         connections=connections, timeout_s=timeout, ramp_s=ramp, cancel_on_exit=cancel_on_exit,
-        seed=seed, validate=validate, tls=tls, http=http_client,
+        seed=seed, validate=validate, tls=tls, http=http_client, give_up_s=give_up,
     )
     if issue_from is not None:
         issuing = ClientTls(tls, [ven_name(options, i) for i in range(vens)])
@@ -169,13 +177,15 @@ def run(vtn: str, vens: int, ders_per_ven: int, poll: float | None, report: floa
         stats = run_fast(_run(options, console if live_view else None))
     except TlsError as exc:
         raise click.ClickException(str(exc)) from None
-    summary = stats.to_dict()
+    verdict = judge(stats, max_refused)
+    summary = {**stats.to_dict(), "verdict": verdict.to_dict()}
     if json_path is not None:
         json_path.write_text(json.dumps(summary, indent=2) + "\n")
     if not quiet:
         Console().print(render(stats, "ven-sim summary"))
-    if stats.server_errors:
-        sys.exit(2)
+    if verdict.status:
+        click.echo(f"ven-sim: FAILED (exit {verdict.status}): {verdict.reason}", err=True)
+        sys.exit(verdict.status)
 
 
 def stop_on_signals() -> asyncio.Event:

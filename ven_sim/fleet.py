@@ -54,6 +54,8 @@ class FleetOptions:
     seed: int = 1
     validate: bool = False  # XSD-validate every VTN reply (slower)
     tls: TlsOptions = field(default_factory=TlsOptions)  # CA, client certificates
+    # stop when the VTN has answered nothing after this long (None: never give up)
+    give_up_s: float | None = None
 
 
 def ven_name(options: FleetOptions, i: int) -> str:
@@ -219,6 +221,15 @@ class Scheduler:
         await asyncio.gather(*(worker() for _ in range(self.workers)))
 
 
+async def _give_up(stats: Stats, stop: asyncio.Event, after_s: float) -> None:
+    """A VTN that has answered nothing after ``after_s``: stop instead of running the
+    whole duration against nothing (the verdict then says "unreachable")."""
+    await asyncio.sleep(after_s)
+    if not stats.received and stats.requests:
+        log.warning("no answer from the VTN after %.0f s: giving up", after_s)
+        stop.set()
+
+
 async def run_fleet(
     options: FleetOptions,
     stop: asyncio.Event | None = None,
@@ -259,7 +270,13 @@ async def run_fleet(
                         tls.shared() if tls is not None and not per_ven else None, lean)
         link_of = PerVenLinks(link, tls) if tls is not None and per_ven else None
         scheduler = Scheduler(osbs, link, env, options.connections, link_of)
-        await scheduler.run(stop, options.duration_s, ramp, on_tick)
+        watchdog = (asyncio.create_task(_give_up(stats, stop, options.give_up_s))
+                    if options.give_up_s else None)
+        try:
+            await scheduler.run(stop, options.duration_s, ramp, on_tick)
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
         if options.cancel_on_exit:
             await scheduler.cancel_all()
         if lean is not None:

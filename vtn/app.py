@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -12,6 +13,7 @@ from registry.port import Store
 from registry.sqlite import SqliteStore
 from vtn import event_jobs, liveness
 from vtn.config import Config
+from vtn.metrics import timed_job
 from vtn.security.files import create_private
 from vtn.services import history, report_watch, views
 from vtn.services.base import Context, utc_clock
@@ -32,6 +34,16 @@ def make_store(config: Config) -> Store:
     return SqliteStore(config.sqlite_path, synchronous=config.store.sqlite_synchronous)
 
 
+def job_name(job: Any) -> str:
+    """vtn.services.views.tick -> views.tick (the /metrics label)."""
+    fn = job.func
+    module = getattr(fn, "__module__", "") or ""
+    name = getattr(fn, "__qualname__", job.name)
+    if module == "apscheduler.job" or not module:
+        return job.name
+    return f"{module.removeprefix('vtn.').removeprefix('services.')}.{name}"
+
+
 class Vtn:
     """One VTN process: store, protocol engine and background jobs."""
 
@@ -49,6 +61,8 @@ class Vtn:
         self.run_jobs = run_jobs
         self.scheduler: AsyncIOScheduler | None = None
         self.views_gate = views.RefreshGate()
+        # (name, coroutine function, interval s) added by transports before start()
+        self.extra_jobs: list[tuple[str, Callable[[], Awaitable[Any]], float]] = []
 
     async def start(self) -> None:
         await self.store.open()
@@ -85,6 +99,11 @@ class Vtn:
                 event_jobs.tick, "interval", args=[self.ctx],
                 seconds=self.config.events.status_interval_s, max_instances=1, coalesce=True,
             )
+            for name, fn, seconds in self.extra_jobs:
+                self.scheduler.add_job(fn, "interval", seconds=seconds, name=name,
+                                       max_instances=1, coalesce=True)
+            for job in self.scheduler.get_jobs():  # durations in /metrics
+                job.modify(func=timed_job(job_name(job), job.func))
             self.scheduler.start()
 
     async def stop(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from registry.models import LivenessChange
+from vtn.metrics import METRICS
 from vtn.services.base import Context
 
 log = logging.getLogger(__name__)
@@ -36,13 +37,13 @@ async def sweep(ctx: Context) -> list[LivenessChange]:
     changes = await ctx.store.sweep_liveness(
         ctx.clock(), cfg.stale_after_polls, cfg.offline_after_polls
     )
-    if len(changes) > 50:  # a mass transition (after an outage): one line, not 250k
+    if changes:  # one line per sweep, however many VENs (250k after an outage)
         counts: dict[str, int] = {}
         for c in changes:
             counts[c.new.value] = counts.get(c.new.value, 0) + 1
-        log.info("%d VENs changed liveness (%s, %d DERs)", len(changes), counts,
+            METRICS.count(METRICS.liveness, c.new.value)
+            log.debug("VEN %s %s -> %s (%d DERs)", c.ven_id, c.old, c.new, c.ders)
+        summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        log.info("liveness: %d VENs changed (%s; %d DERs)", len(changes), summary,
                  sum(c.ders for c in changes))
-    else:
-        for c in changes:
-            log.info("VEN %s %s -> %s (%d DERs)", c.ven_id, c.old, c.new, c.ders)
     return changes

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from vtn.app import Vtn
 from vtn.config import Config
+from vtn.metrics import SharedSnapshots
 from vtn.security.tls import server_context
 from vtn.transports.site import HttpSite
 
@@ -93,6 +94,7 @@ def serve_forever(config: Config) -> None:
         use_uvloop()
         asyncio.run(run_server(config))
         return
+    SharedSnapshots.reset(config.data_dir / "metrics")  # /metrics of this run start at 0
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_worker, args=(config,), daemon=False) for _ in range(workers)]
     for p in procs:

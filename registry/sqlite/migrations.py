@@ -44,6 +44,7 @@ def migrate(db: sqlite3.Connection, immediate: Callable[[sqlite3.Connection], ob
     """Apply the missing migrations, each in its own write transaction; returns
     (version found, version now)."""
     found = version_of(db)
+    fresh = found == 0 and db.execute("SELECT 1 FROM vens LIMIT 1").fetchone() is None
     if found > CURRENT:
         raise SchemaTooNew(f"store schema version {found} is newer than this vtn's "
                            f"({CURRENT}): upgrade vtn, or restore a backup")
@@ -53,6 +54,7 @@ def migrate(db: sqlite3.Connection, immediate: Callable[[sqlite3.Connection], ob
                 continue
             MIGRATIONS[target - 1](db)
             db.execute(f"PRAGMA user_version={target}")
-        log.info("store schema migrated to version %d (%s)", target,
-                 MIGRATIONS[target - 1].__name__)
+        log.log(logging.DEBUG if fresh else logging.INFO,
+                "store schema migrated to version %d (%s)", target,
+                MIGRATIONS[target - 1].__name__)
     return found, version_of(db)

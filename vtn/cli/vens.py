@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, TextIO
 
 import click
 
 from registry.models import Ven, VenRole
 from registry.port import SERVICE
+from vtn.app import Vtn
 from vtn.cli.common import config_from, dump, store_options, with_vtn
 
 
@@ -18,7 +20,14 @@ def vens() -> None:
 
 @vens.command("add")
 @store_options
-@click.option("--name", required=True, help="oadrVenName the VEN registers with.")
+@click.option("--name", default=None,
+              help="oadrVenName the VEN registers with; with --count a pattern such as "
+                   "'osb-{n:05d}' (ven-sim's names).")
+@click.option("--count", type=click.IntRange(1), default=None,
+              help="Provision this many VENs, --name numbered from --start.")
+@click.option("--start", type=click.IntRange(0), default=1, show_default=True)
+@click.option("--from-file", "from_file", type=click.File("r", encoding="utf-8"), default=None,
+              help="One VEN a line: NAME[,ACCOUNT[,AGGREGATOR]] (# comments; - is stdin).")
 @click.option("--account", default=None, help="Account (prosumer) that owns its DERs.")
 @click.option("--aggregator", default=None, help="Aggregator its DERs belong to.")
 @click.option("--ven-id", default=None, help="Fix the venID (default: a new UUID).")
@@ -26,22 +35,64 @@ def vens() -> None:
 @click.option("--role", type=click.Choice([r.value for r in VenRole]), default="osb")
 @click.option("--json", "as_json", is_flag=True, help="Print the VEN as JSON.")
 def vens_add(
-    config_path: str | None, data_dir: Path | None, name: str, account: str | None,
-    aggregator: str | None, ven_id: str | None, fingerprint: str | None, role: str,
-    as_json: bool,
+    config_path: str | None, data_dir: Path | None, name: str | None, count: int | None,
+    start: int, from_file: TextIO | None, account: str | None, aggregator: str | None,
+    ven_id: str | None, fingerprint: str | None, role: str, as_json: bool,
 ) -> None:
-    """Pre-provision a VEN so it may register."""
+    """Pre-provision VENs so they may register (one, --count of a pattern, or a file)."""
     from vtn.services.admin import provision_ven
 
+    rows = _planned(name, count, start, from_file, account, aggregator)
+    if len(rows) > 1 and (ven_id or fingerprint):
+        raise click.UsageError("--ven-id and --fingerprint name one VEN, not several")
     config = config_from(config_path, data_dir)
-    ven = with_vtn(
-        config,
-        lambda vtn: provision_ven(
-            vtn.ctx, name=name, account_id=account, aggregator_id=aggregator, ven_id=ven_id,
-            fingerprint=fingerprint, role=VenRole(role),
-        ),
-    )
-    click.echo(dump([ven]) if as_json else f"provisioned {ven.ven_name} venID={ven.ven_id}")
+
+    async def provision(vtn: Vtn) -> list[Ven]:
+        taken = [n for n, _, _ in rows if await vtn.store.find_ven_by_name(n) is not None]
+        if taken:  # all or none: nothing half-provisioned
+            more = f" and {len(taken) - 1} more" if len(taken) > 1 else ""
+            raise click.ClickException(f"a VEN named {taken[0]!r}{more} exists already")
+        return [await provision_ven(
+            vtn.ctx, name=n, account_id=acc, aggregator_id=agg, ven_id=ven_id,
+            fingerprint=fingerprint, role=VenRole(role)) for n, acc, agg in rows]
+
+    added: list[Ven] = with_vtn(config, provision)
+    if as_json:
+        click.echo(dump(added))
+    elif len(added) == 1:
+        click.echo(f"provisioned {added[0].ven_name} venID={added[0].ven_id}")
+    else:
+        click.echo(f"provisioned {len(added)} VENs ({added[0].ven_name} .. {added[-1].ven_name})")
+
+
+def _planned(name: str | None, count: int | None, start: int, from_file: TextIO | None,
+             account: str | None, aggregator: str | None) -> list[tuple[str, Any, Any]]:
+    """(name, account, aggregator) of every VEN to provision."""
+    if from_file is not None:
+        if name or count:
+            raise click.UsageError("--from-file or --name, not both")
+        rows = []
+        for line in from_file:
+            fields = [f.strip() for f in line.split("#", 1)[0].split(",")]
+            if fields and fields[0]:
+                fields += [""] * (3 - len(fields))
+                rows.append((fields[0], fields[1] or account, fields[2] or aggregator))
+        if not rows:
+            raise click.UsageError("--from-file: no VEN names in the file")
+        return rows
+    if not name:
+        raise click.UsageError("--name (or --from-file) is required")
+    if count is None:
+        return [(name, account, aggregator)]
+    try:
+        names = [name.format(n=i) for i in range(start, start + count)]
+    except (KeyError, IndexError, ValueError) as exc:
+        raise click.BadParameter(f"{name!r} is not a pattern like 'osb-{{n:05d}}' ({exc})",
+                                 param_hint="--name") from None
+    if len(set(names)) != len(names):
+        raise click.BadParameter("with --count the name needs {n}, e.g. 'osb-{n:05d}'",
+                                 param_hint="--name")
+    return [(n, account, aggregator) for n in names]
 
 
 @vens.command("list")

@@ -18,6 +18,7 @@ from typing import Any
 from registry.port import Batch
 from vtn.codec import messages as m
 from vtn.codec.xmlsafe import NS_DS
+from vtn.security.audit import security_event
 from vtn.security.signatures import SignatureError, Signer, verify
 from vtn.services.base import Context, OadrError, fingerprint_mismatch, log
 from vtn.services.registration import find_registering_ven
@@ -106,7 +107,8 @@ class SignatureGuard:
         return await self.ctx.store.get_ven(ven_id) if ven_id else None
 
     async def _refuse(self, ven: Any, reason: str) -> OadrError:
-        _log.warning("refused message of VEN %s: %s", getattr(ven, "ven_id", "?"), reason)
+        security_event("signature_refused", getattr(ven, "ven_name", None), reason,
+                       getattr(ven, "ven_id", None))
         entry = log("security.signature_refused", ven, self.ctx.clock(), actor="ven",
                     reason=reason)
         await self.ctx.store.commit(Batch(log=[entry]))

@@ -122,6 +122,9 @@ async def fingerprint_mismatch(
         presented=presented, expected=ven.fingerprint, **data,
     )
     await ctx.store.commit(Batch(log=[entry]))
+    from vtn.security.audit import security_event
+
+    security_event("fingerprint_mismatch", ven.ven_name, detail, ven.ven_id)
     raise OadrError(m.NOT_REGISTERED_OR_AUTHORIZED, detail)
 
 

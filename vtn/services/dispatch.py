@@ -15,11 +15,13 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from time import perf_counter
 from typing import Any
 
 from registry.port import StoreError
 from vtn.codec import MalformedXml, SchemaInvalid, conformance, decode, encode
 from vtn.codec import messages as m
+from vtn.metrics import METRICS
 from vtn.security.guard import SignatureGuard
 from vtn.services import events, opt, poll, registration, reports
 from vtn.services.base import Context, OadrError
@@ -165,6 +167,12 @@ class Engine:
         self.signatures.close()
 
     async def handle(self, service: str, body: bytes, fingerprint: str | None = None) -> Reply:
+        started = perf_counter()
+        reply = await self._handle(service, body, fingerprint)
+        METRICS.request(service, reply.status, perf_counter() - started)
+        return reply
+
+    async def _handle(self, service: str, body: bytes, fingerprint: str | None) -> Reply:
         handlers = SERVICES.get(service)
         if handlers is None:
             return problem(404, "unknown OpenADR service", service)
@@ -178,6 +186,7 @@ class Engine:
             else:
                 msg = decode(body, validate=validate)
         except SchemaInvalid as exc:
+            METRICS.refusal(service, exc.message_name, m.INVALID_DATA)
             reply = error_reply(
                 self.ctx, exc.message_name, m.INVALID_DATA, f"schema: {exc.detail}",
                 exc.request_id, exc.ven_id,
@@ -201,11 +210,13 @@ class Engine:
                 raise refusal
             result = await handler(self.ctx, msg, fingerprint)
         except OadrError as exc:
+            METRICS.refusal(service, name, exc.code)
             result = error_reply(
                 self.ctx, name, exc.code, exc.description, request_id_of(msg), ven_id,
                 getattr(msg, "opt_id", None),
             )
         except StoreError as exc:
+            METRICS.count(METRICS.store_errors, "openadr")
             log.warning("store unavailable while handling %s: %s", name, exc)
             return problem(503, "store unavailable", "retry later")
         except Exception:  # a bug must not take the VEN down with a 500

@@ -8,6 +8,7 @@ from registry.models import Liveness, LivenessChange, OutboxMessage, Ven, new_id
 from registry.port import Batch, liveness_entry
 from vtn.codec import encode
 from vtn.codec import messages as m
+from vtn.security.audit import security_event
 from vtn.services import views
 from vtn.services.base import (
     Context,
@@ -97,6 +98,8 @@ async def create_party_registration(
     else:
         reg = ctx.config.registration
         if not reg.open_enrollment:
+            security_event("registration_refused", msg.ven_name,
+                           "not provisioned (vtn vens add, or [registration] open_enrollment)")
             raise OadrError(m.NOT_REGISTERED_OR_AUTHORIZED, "VEN is not provisioned")
         ven_id = msg.ven_id or new_id()
         ven = Ven(

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from vtn.app import Vtn
 from vtn.security import tls
+from vtn.transports.ops_http import mount_ops
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ def build_app(vtn: Vtn, manage_lifecycle: bool = True) -> web.Application:
     prefix = vtn.config.http.path_prefix.rstrip("/")
     app.router.add_post(prefix + "/OpenADR2/Simple/2.0b/{service}", openadr)
     app.router.add_get("/health", health)
+    mount_ops(app, vtn)  # /ready, /metrics
     if vtn.config.api.enabled:
         from registry.api import mount_api
 

@@ -7,10 +7,11 @@ from typing import Any, TextIO
 
 import click
 
-from registry.models import Ven, VenRole
+from registry.models import Liveness, Ven, VenRole
 from registry.port import SERVICE
 from vtn.app import Vtn
 from vtn.cli.common import config_from, dump, store_options, with_vtn
+from vtn.cli.tables import enum_choice, print_table, table_options
 
 
 @click.group("vens")
@@ -97,25 +98,39 @@ def _planned(name: str | None, count: int | None, start: int, from_file: TextIO 
 
 @vens.command("list")
 @store_options
+@click.option("--liveness", multiple=True, type=enum_choice(Liveness))
+@click.option("--aggregator", default=None, help="Only VENs of this aggregator_id.")
+@click.option("--registered/--unregistered", "registered", default=None,
+              help="Only VENs that are (not) registered.")
+@click.option("--name", "name_prefix", default=None, help="Only names starting with this.")
+@table_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array.")
-def vens_list(config_path: str | None, data_dir: Path | None, as_json: bool) -> None:
+def vens_list(config_path: str | None, data_dir: Path | None, liveness: tuple[str, ...],
+              aggregator: str | None, registered: bool | None, name_prefix: str | None,
+              limit: int, wide: bool, as_json: bool) -> None:
     """List VENs with their registration and liveness."""
     config = config_from(config_path, data_dir)
-    rows: list[Ven] = with_vtn(config, lambda vtn: vtn.store.list_vens(SERVICE), must_exist=True)
+    rows: list[Ven] = with_vtn(config, lambda vtn: vtn.store.list_vens(SERVICE),
+                               must_exist=True)
+    rows = [v for v in rows
+            if (not liveness or v.liveness.value in liveness)
+            and (aggregator is None or v.aggregator_id == aggregator)
+            and (registered is None or v.registered == registered)
+            and (name_prefix is None or v.ven_name.startswith(name_prefix))]
+    more, rows = len(rows) > limit, rows[:limit]
     if as_json:
         click.echo(dump(rows))
         return
-    from rich.console import Console
     from rich.table import Table
 
-    table = Table("venID", "name", "registered", "liveness", "last seen", "aggregator", "account")
+    columns = ["name", "registered", "liveness", "last seen", "aggregator"]
+    table = Table(*(["venID", *columns, "account"] if wide else columns))
     for v in rows:
-        table.add_row(
-            v.ven_id, v.ven_name, "yes" if v.registered else "no", v.liveness.value,
-            v.last_seen.isoformat(timespec="seconds") if v.last_seen else "-",
-            v.aggregator_id or "-", v.account_id or "-",
-        )
-    Console().print(table)
+        cells = [v.ven_name, "yes" if v.registered else "no", v.liveness.value,
+                 v.last_seen.strftime("%m-%d %H:%M:%S") if v.last_seen else "-",
+                 v.aggregator_id or "-"]
+        table.add_row(*([v.ven_id, *cells, v.account_id or "-"] if wide else cells))
+    print_table(table, len(rows), more, "VENs", wide)
 
 
 def _ven_action(name: str, doc: str, action: str) -> None:

@@ -171,9 +171,10 @@ async def run_demo(config: Config, vens: int, duration: float) -> None:
         for e in log:
             say(f"  log #{e.seq} {e.kind} {e.ven_id or ''} {e.data or ''}")
         ev = view.event.event_id
-        say(f"Next: `vtn events show {ev}`, `vtn events response {ev}`, `vtn ders list`,"
-            " `vtn log tail -f` (add --data-dir if you used one); `vtn serve` to keep the"
-            " VTN running.")
+        where = "" if config.store.url else f" --data-dir {config.data_dir}"
+        say(f"Next: `vtn events show {ev}{where}`, `vtn events response {ev}{where}`, "
+            f"`vtn ders list{where}`, `vtn log tail -f{where}`; `vtn serve{where}` to keep "
+            "the VTN running.")
     finally:
         await fleet.close()
         await site.stop()

@@ -188,4 +188,5 @@ def _write(shared: SharedSnapshots) -> Any:
     async def write() -> None:
         await asyncio.to_thread(shared.write)
 
+    write.__module__, write.__qualname__ = "vtn.metrics", "share"  # job label metrics.share
     return write

@@ -12,6 +12,7 @@ from registry.port import Store
 from registry.sqlite import SqliteStore
 from vtn import event_jobs, liveness
 from vtn.config import Config
+from vtn.leased_jobs import JobRunner
 from vtn.security.files import create_private
 from vtn.services import history, report_watch, views
 from vtn.services.base import Context, utc_clock
@@ -49,48 +50,33 @@ class Vtn:
         self.run_jobs = run_jobs
         self.scheduler: AsyncIOScheduler | None = None
         self.views_gate = views.RefreshGate()
+        self.jobs: JobRunner | None = None
 
     async def start(self) -> None:
         await self.store.open()
         if self.run_jobs:
-            cfg = self.config.liveness
-            self.scheduler = AsyncIOScheduler()
-            self.scheduler.add_job(
-                liveness.flush_contacts, "interval", args=[self.ctx],
-                seconds=cfg.contact_flush_interval_s, max_instances=1, coalesce=True,
-            )
-            self.scheduler.add_job(
-                liveness.sweep, "interval", args=[self.ctx],
-                seconds=cfg.sweep_interval_s, max_instances=1, coalesce=True,
-            )
-            views_cfg = self.config.views
-            self.scheduler.add_job(
-                views.tick, "interval", args=[self.ctx],
-                seconds=views_cfg.tick_s, max_instances=1, coalesce=True,
-            )
-            self.scheduler.add_job(
-                self.views_gate.run, "interval", args=[self.ctx],
-                seconds=views_cfg.refresh_s, max_instances=1, coalesce=True,
-            )
+            cfg, views_cfg = self.config.liveness, self.config.views
             reports_cfg = self.config.reports
-            self.scheduler.add_job(
-                report_watch.check, "interval", args=[self.ctx],
-                seconds=reports_cfg.check_s, max_instances=1, coalesce=True,
-            )
-            self.scheduler.add_job(
-                history.flush, "interval", args=[self.ctx],
-                seconds=reports_cfg.history_flush_s, max_instances=1, coalesce=True,
-            )
-            self.scheduler.add_job(
-                event_jobs.tick, "interval", args=[self.ctx],
-                seconds=self.config.events.status_interval_s, max_instances=1, coalesce=True,
-            )
+            self.scheduler = AsyncIOScheduler()
+            # leased: once across the nodes sharing the store; local: per-node state
+            jobs = self.jobs = JobRunner(self.ctx, self.scheduler, self.config.jobs)
+            jobs.local(liveness.flush_contacts, seconds=cfg.contact_flush_interval_s)
+            jobs.leased("liveness.sweep", liveness.sweep, seconds=cfg.sweep_interval_s,
+                        shards=self.config.jobs.sweep_shards)
+            jobs.leased("views.tick", views.tick, seconds=views_cfg.tick_s)
+            jobs.leased("views.refresh", self.views_gate.run, seconds=views_cfg.refresh_s)
+            jobs.leased("report_watch.check", report_watch.check, seconds=reports_cfg.check_s)
+            jobs.local(history.flush, seconds=reports_cfg.history_flush_s)
+            jobs.leased("event_jobs.tick", event_jobs.tick,
+                        seconds=self.config.events.status_interval_s)
             self.scheduler.start()
 
     async def stop(self) -> None:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None
+        if self.jobs is not None:
+            await self.jobs.release_all()
         if history.buffer_of(self.ctx).acc:  # telemetry samples not written yet
             try:
                 await history.flush(self.ctx)

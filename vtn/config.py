@@ -180,6 +180,20 @@ class EventsConfig(Section):
     status_interval_s: float = Field(5.0, gt=0)
 
 
+class JobsConfig(Section):
+    """[jobs]: scheduled jobs across VTN nodes sharing one store (vtn.leased_jobs)."""
+
+    # false: every node runs every job (the behaviour before job leases)
+    leases: bool = True
+    # this node's lease holder id; empty: host-pid-random, new at every start
+    node_id: str = ""
+    # a lease not renewed for this long (a killed node) is taken over by another node;
+    # at least 2.5 intervals of its job
+    lease_ttl_s: float = Field(15.0, gt=0)
+    # shards of the liveness sweep (by VEN id), spread over the live nodes
+    sweep_shards: int = Field(4, ge=1, le=256)
+
+
 class Config(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="VTN_",
@@ -201,6 +215,7 @@ class Config(BaseSettings):
     signatures: SignatureConfig = SignatureConfig()
     views: ViewsConfig = ViewsConfig()
     events: EventsConfig = EventsConfig()
+    jobs: JobsConfig = JobsConfig()
 
     @classmethod
     def settings_customise_sources(

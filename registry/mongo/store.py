@@ -57,6 +57,7 @@ from registry.mongo import (
     ders,
     discovery,
     events,
+    leases,
     liveness,
     log,
     nonces,
@@ -80,6 +81,7 @@ from registry.port import (
     StoreUnavailable,
     TelemetryBucket,
 )
+from registry.port.leases import Fence, Lease, Shard
 from vtn.config import StoreConfig
 
 
@@ -286,11 +288,27 @@ class MongoStore:
         return await c.unit(lambda s: liveness.mark_online(c, ven_id, now, s))
 
     async def sweep_liveness(
-        self, now: datetime, stale_after_polls: float, offline_after_polls: float
+        self, now: datetime, stale_after_polls: float, offline_after_polls: float,
+        *, shard: Shard | None = None, fence: Fence | None = None,
     ) -> list[LivenessChange]:
         return await liveness.sweep_liveness(
-            self.conn, now, stale_after_polls, offline_after_polls
+            self.conn, now, stale_after_polls, offline_after_polls, shard, fence
         )
+
+    # --- job leases (registry.mongo.leases) ---------------------------------------------
+
+    async def acquire_lease(self, job: str, holder: str, ttl_s: float, now: datetime
+                            ) -> Lease | None:
+        return await leases.acquire(self.conn, job, holder, ttl_s, now)
+
+    async def renew_lease(self, lease: Lease, ttl_s: float, now: datetime) -> Lease | None:
+        return await leases.renew(self.conn, lease, ttl_s, now)
+
+    async def release_lease(self, lease: Lease) -> None:
+        await leases.release(self.conn, lease)
+
+    async def list_leases(self, prefix: str) -> list[Lease]:
+        return await leases.list_leases(self.conn, prefix)
 
     # --- views, subscriptions, announcements ------------------------------------------
 
@@ -329,7 +347,8 @@ class MongoStore:
 
 async def _apply(c: MongoConn, batch: Batch, s: Session) -> list[LogEntry]:
     """Same order as the SQLite adapter; the log goes last (see module docstring)."""
-    await views.write_views(c, batch, s)  # first: a stale announcement aborts all
+    await leases.check_fence(c, batch.fence, s)  # first: a lost lease aborts all
+    await views.write_views(c, batch, s)  # a stale announcement aborts all
     if batch.event_expect or batch.event_status:
         await events.check(c, batch, s)  # a stale event expectation aborts all too
     if batch.vens:

@@ -49,6 +49,9 @@ class StoreConfig(Section):
     mongo_read_preference: str = "primary"
     mongo_timeout_ms: int = 5000
     mongo_retries: int = 3
+    # auto: use $geoNear/$geoWithin and change streams where the server has them (asked
+    # at start-up); basic: always the portable paths (nx-27017 gets those either way)
+    mongo_capabilities: str = Field("auto", pattern="^(auto|basic)$")
 
 
 class RegistrationConfig(Section):

@@ -70,6 +70,7 @@ from registry.mongo import (
     views,
 )
 from registry.mongo.conn import Doc, MongoConn, Session
+from registry.mongo.watch import LogWatcher
 from registry.port import (
     SERVICE,
     Batch,
@@ -93,6 +94,7 @@ class MongoStore:
         self.url = url
         self.cfg = self.conn.cfg
         self.db_name = self.conn.db_name
+        self.watcher = LogWatcher(self.conn)
 
     @property
     def transactions(self) -> bool:
@@ -115,8 +117,10 @@ class MongoStore:
         await self.conn.open()
         await self.init_indexes()
         await ders.backfill_updated_us(self.conn)
+        await self.conn.detect()
 
     async def close(self) -> None:
+        await self.watcher.close()
         await self.conn.close()
 
     async def init_indexes(self) -> None:
@@ -131,6 +135,7 @@ class MongoStore:
             out.update(reachable=True, server_version=info.get("version"))
             out["server"] = info.get("process", "mongod")
             out["transactions"] = self.transactions
+            out["capabilities"] = self.conn.caps.as_dict()
             out.update(await schema.index_report(self.conn))
         except StoreUnavailable as exc:
             out["error"] = str(exc)
@@ -274,6 +279,9 @@ class MongoStore:
 
     async def last_seq(self) -> int:
         return await log.last_seq(self.conn)
+
+    async def wait_log(self, seen: int, poll_s: float) -> int:
+        return await self.watcher.wait(seen, poll_s)
 
     async def find_log(self, query: LogQuery, scope: Scope = SERVICE) -> list[LogEntry]:
         return await log.find_log(self.conn, query, scope)

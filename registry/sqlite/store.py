@@ -267,6 +267,10 @@ class SqliteStore:
     async def last_seq(self) -> int:
         return log.last_seq(self.db)
 
+    async def wait_log(self, seen: int, poll_s: float) -> int:
+        await asyncio.sleep(poll_s)  # no change notifications in SQLite: poll
+        return seen
+
     async def find_log(self, query: LogQuery, scope: Scope = SERVICE) -> list[LogEntry]:
         return log.find_log(self.db, query, scope)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -20,9 +19,8 @@ from registry.discovery import DiscoveryQuery, encode_cursor, haversine_m, plan
 from registry.models import Location
 from registry.mongo import MongoStore, geo
 from registry.mongo.discovery import compile_filter, nearest_rows, page_by_distance
-from registry.mongo.leases import shard_filter
 from registry.mongo.watch import SeqSignal
-from registry.port import SERVICE, Shard, shard_of
+from registry.port import SERVICE
 from tests.mongo_server import MongoServer, nx_available
 from tests.store.support import T0, der, seed, ven
 from vtn.config import StoreConfig
@@ -145,14 +143,6 @@ def test_settled_needs_a_strictly_farther_next_row() -> None:
     assert not geo.settled([1.0, 2.0], 2, 2.0, False)  # a tie may still come
     assert not geo.settled([1.0], 2, 9.0, False)
     assert geo.settled([1.0], 2, None, True)
-
-
-def test_shard_filters_partition_ascii_and_send_the_rest_to_shard_zero() -> None:
-    patterns = [re.compile(shard_filter(Shard(i, 3))["_id"]["$regex"]) for i in range(3)]
-    for ven_id in ["a0", "a1", "a2", "zz", "ven-\u00e9", "01a2-7f"]:
-        hits = [i for i, pat in enumerate(patterns) if pat.search(ven_id)]
-        assert hits == [shard_of(ven_id, 3)]
-    assert shard_filter(Shard(0, 1)) == {}
 
 
 async def test_native_geo_answers_like_the_portable_path(

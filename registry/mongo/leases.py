@@ -92,12 +92,33 @@ async def check_fence(c: MongoConn, fence: Fence | None, s: Session) -> None:
         raise LeaseLost(f"lease {fence.job!r} token {fence.token} is no longer current")
 
 
+def _cls(chars: list[str]) -> str:
+    return "[" + "".join(f"\\x{ord(c):02x}" for c in chars) + "]" if chars else "(?!)"
+
+
+def shard_pattern(shard: Shard) -> str:
+    """registry.port.leases.shard_of as a regex over the end of the id: two hex digits by
+    value, else the last character by code point (non-ASCII: shard 0)."""
+    n, i = shard.count, shard.index
+    digits = "0123456789abcdefABCDEF"
+    value = {c: int(c, 16) for c in digits}
+    pairs = []
+    for v1 in range(16):
+        firsts = [c for c in digits if value[c] == v1]
+        seconds = [c for c in digits if (v1 * 16 + value[c]) % n == i]
+        if seconds:
+            pairs.append(_cls(firsts) + _cls(seconds))
+    other = [chr(o) for o in range(128) if o % n == i and chr(o) not in digits]
+    hexes = [c for c in digits if ord(c) % n == i]
+    alts = [*pairs, _cls(other), f"(?:^|[^0-9a-fA-F]){_cls(hexes)}"]
+    if i == 0:
+        alts.append("[^\\x00-\\x7f]")
+    return "(?:" + "|".join(alts) + ")$"
+
+
 def shard_filter(shard: Shard | None) -> Doc:
-    """The VENs of one shard (registry.port.leases.shard_of) by the last character of
-    ``_id`` (the VEN id): a regex both nx-27017 and MongoDB evaluate."""
+    """The VENs of one shard by ``_id`` (the VEN id): a regex nx-27017 and MongoDB both
+    evaluate (the sweep reads non-offline VENs anyway, so no index is lost)."""
     if shard is None or shard.count <= 1:
         return {}
-    chars = "".join(f"\\x{i:02x}" for i in range(128) if i % shard.count == shard.index)
-    cls = f"[{chars}]" if chars else "(?!)"
-    pattern = f"(?:{cls}|[^\\x00-\\x7f])$" if shard.index == 0 else f"{cls}$"
-    return {"_id": {"$regex": pattern}}
+    return {"_id": {"$regex": shard_pattern(shard)}}

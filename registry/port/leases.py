@@ -40,9 +40,9 @@ class Fence:
 
 @dataclass(frozen=True, slots=True)
 class Shard:
-    """One of ``count`` parts of a job's work over VENs: the VENs whose id's last
-    character has a code point ``% count == index`` (the random end of a UUIDv7; the
-    time-ordered start would make ranges of ids ranges of registration time)."""
+    """One of ``count`` parts of a job's work over VENs, by the end of the VEN id (see
+    shard_of). Not ranges of ids: a UUIDv7 starts with its time, so a range of ids would
+    be a range of registration dates."""
 
     index: int
     count: int
@@ -51,10 +51,18 @@ class Shard:
         return shard_of(ven_id, self.count) == self.index
 
 
+HEX = "0123456789abcdef0123456789ABCDEF"  # position - 1, mod 16: the digit's value
+
+
 def shard_of(ven_id: str, count: int) -> int:
-    """The shard a VEN belongs to (non-ASCII last characters: shard 0, as in Mongo)."""
+    """The shard a VEN belongs to. Ids ending in two hex digits (UUIDs: the random end)
+    by their value (0..255) mod count, near-uniform for any count; other ids by the code
+    point of their last character mod count (non-ASCII: shard 0). The SQLite and Mongo
+    adapters compute the same in SQL and in a regex."""
     if count <= 1 or not ven_id:
         return 0
+    if len(ven_id) >= 2 and ven_id[-2] in HEX and ven_id[-1] in HEX:
+        return (HEX.index(ven_id[-2]) % 16 * 16 + HEX.index(ven_id[-1]) % 16) % count
     last = ord(ven_id[-1])
     return last % count if last < 128 else 0
 

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from registry.models import Liveness, LivenessChange
 from registry.port import liveness_entry
-from registry.port.leases import Fence, Shard
+from registry.port.leases import HEX, Fence, Shard
 from registry.sqlite.conn import immediate
 from registry.sqlite.leases import check_fence
 from registry.sqlite.log import INSERT_LOG, append_log
@@ -55,13 +55,18 @@ def mark_online(db: sqlite3.Connection, ven_id: str, now: datetime) -> LivenessC
     return change
 
 
-def shard_sql(shard: Shard | None) -> tuple[str, tuple[int, ...]]:
+def shard_sql(shard: Shard | None) -> tuple[str, tuple[object, ...]]:
     """The condition of one VEN shard (registry.port.leases.shard_of), and its values."""
     if shard is None or shard.count <= 1:
         return "", ()
+    h1 = "instr(?, substr(ven_id, -2, 1))"
+    h2 = "instr(?, substr(ven_id, -1))"
     last = "unicode(substr(ven_id, -1))"
-    return (f" AND (CASE WHEN {last} < 128 THEN {last} % ? ELSE 0 END) = ?",
-            (shard.count, shard.index))
+    sql = (f" AND (CASE WHEN length(ven_id) >= 2 AND {h1} > 0 AND {h2} > 0"
+           f" THEN (({h1} - 1) % 16 * 16 + ({h2} - 1) % 16) % ?"
+           f" WHEN {last} < 128 THEN {last} % ? ELSE 0 END) = ?")
+    n = shard.count
+    return sql, (HEX, HEX, HEX, HEX, n, n, shard.index)
 
 
 async def sweep_liveness(

@@ -109,5 +109,6 @@ def test_shard_of_is_total_and_stable() -> None:
     assert shard_of("anything", 1) == 0
     assert shard_of("", 4) == 0
     assert shard_of("ven-\u00e9", 4) == 0  # non-ASCII last character: shard 0
-    assert shard_of("ven-a", 4) == ord("a") % 4
-    assert Shard(1, 4).covers("ven-a") == (ord("a") % 4 == 1)
+    assert shard_of("ven-a", 4) == ord("a") % 4  # one hex digit at the end: code point
+    assert shard_of("...ff", 7) == 255 % 7 and shard_of("..FF", 7) == 255 % 7  # two hex
+    assert Shard(255 % 7, 7).covers("0x-ff")

@@ -187,6 +187,8 @@ def measure(pipe: Any, nodes: list[Target], bodies_of: dict[str, list[bytes]], m
             "p50_ms": 1000 * lat[len(lat) // 2] if lat else None,
             "p99_ms": 1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else None,
             "errors": sum(r.errors for r in results),
+            "error_kinds": {k: sum(r.error_kinds.get(k, 0) for r in results)
+                            for r0 in results for k in r0.error_kinds},
             "decoded_ok": sum(r.decoded for r in results),
             "server_cpu_s": round(cpu_of(nodes) - cpu0, 2)}
 
@@ -223,7 +225,8 @@ def throughput_bench(url: str, tmp: Path, vens: int, duration: float, repeats: i
                     res = measure(parent, nodes[:n], bodies, msg, duration, run)
                     raw.setdefault(f"{msg} {n}n", []).append(res)
                     print(f"{msg:6s} {n} node(s): {res['per_s']:8.0f}/s  p50 "
-                          f"{res['p50_ms']:.1f} ms  errors {res['errors']}")
+                          f"{res['p50_ms'] or 0:.1f} ms  errors {res['errors']} "
+                          f"{res['error_kinds']}", flush=True)
     finally:
         parent.send(None)
         gen.join(5)
@@ -231,7 +234,7 @@ def throughput_bench(url: str, tmp: Path, vens: int, duration: float, repeats: i
             t.stop()
     summary: dict[str, Any] = {}
     for key, runs in raw.items():
-        summary[key] = {k: statistics.median(r[k] for r in runs)
+        summary[key] = {k: statistics.median(r[k] or 0 for r in runs)
                         for k in ("per_s", "p50_ms", "p99_ms", "server_cpu_s")}
         summary[key]["errors"] = sum(r["errors"] for r in runs)
     for msg in ("poll", "update"):

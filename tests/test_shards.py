@@ -50,3 +50,19 @@ def test_sql_regex_and_python_agree_on_every_id() -> None:
 def test_uuids_spread_evenly() -> None:
     counts = Counter(shard_of(str(uuid.uuid4()), 3) for _ in range(30_000))
     assert min(counts.values()) > 9_000  # 10,000 each, give or take the noise
+
+
+def test_a_node_holding_several_shards_reads_their_union() -> None:
+    every = ids()
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE vens (ven_id TEXT)")
+    db.executemany("INSERT INTO vens VALUES (?)", [(i,) for i in every])
+    held = Shard(4, 6, (0, 2))
+    assert held.indices == (0, 2, 4)
+    expected = {i for i in every if shard_of(i, 6) in (0, 2, 4)}
+    where, values = shard_sql(held)
+    assert {r[0] for r in db.execute("SELECT ven_id FROM vens WHERE 1" + where,
+                                     values)} == expected
+    pattern = re.compile(shard_pattern(held))
+    assert {i for i in every if pattern.search(i)} == expected
+    assert all(held.covers(i) for i in expected)

@@ -10,6 +10,8 @@ Joining the mechanism is one line in ``vtn.app``::
 Every run of a leased job gets a Context whose store fences what the job writes: every
 ``commit`` carries ``Batch.fence`` and ``sweep_liveness`` gets the shard and the fence,
 so a node that lost its lease (stalled past the TTL, taken over) commits nothing more.
+A node holding several shards of a job runs it once over all of them (``Shard.more``),
+fenced by all of their leases.
 
 Balancing: each node keeps a presence lease ``node/<id>``; with N live nodes a node holds
 at most ceil(shards / N) shards of a job, releasing extras and taking free or expired
@@ -34,6 +36,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from registry.models import LivenessChange, LogEntry
 from registry.port import Batch, Fence, Lease, LeaseLost, Shard, Store, StoreError
+from registry.port.leases import Fencing
 from vtn.config import JobsConfig
 from vtn.services.base import Context
 
@@ -49,7 +52,7 @@ def new_node_id() -> str:
 class FencedStore:
     """The store as a leased job sees it: its writes carry the lease's fence."""
 
-    def __init__(self, inner: Store, fence: Fence, shard: Shard) -> None:
+    def __init__(self, inner: Store, fence: Fencing, shard: Shard) -> None:
         self._inner = inner
         self.fence = fence
         self.shard = shard
@@ -64,7 +67,7 @@ class FencedStore:
 
     async def sweep_liveness(
         self, now: datetime, stale_after_polls: float, offline_after_polls: float,
-        *, shard: Shard | None = None, fence: Fence | None = None,
+        *, shard: Shard | None = None, fence: Fencing = None,
     ) -> list[LivenessChange]:
         return await self._inner.sweep_liveness(
             now, stale_after_polls, offline_after_polls,
@@ -160,17 +163,24 @@ class JobRunner:
         except StoreError as exc:
             log.warning("job %s: leases unavailable (%s); retrying next run", job.name, exc)
             return
-        for lease in leases:
-            shard = Shard(int(lease.job.rsplit("/", 1)[1]), job.shards)
-            fenced = FencedStore(self.ctx.store, Fence(lease.job, lease.token), shard)
-            sub = dataclasses.replace(self.ctx, store=cast(Store, fenced))
-            self.runs[lease.job] += 1
-            log.debug("job %s run by %s (token %d)", lease.job, self.node_id, lease.token)
-            try:
-                await job.fn(sub)
-            except LeaseLost:
-                self.held.pop(lease.job, None)
-                log.info("job lease %s lost by %s: stopped", lease.job, self.node_id)
+        if not leases:
+            return
+        # one run over every shard held (one scan of the store, not one per shard),
+        # fenced by all of their leases
+        indices = [int(x.job.rsplit("/", 1)[1]) for x in leases]
+        shard = Shard(indices[0], job.shards, tuple(indices[1:]))
+        fences = tuple(Fence(x.job, x.token) for x in leases)
+        fenced = FencedStore(self.ctx.store, fences, shard)
+        sub = dataclasses.replace(self.ctx, store=cast(Store, fenced))
+        for x in leases:
+            self.runs[x.job] += 1
+            log.debug("job %s run by %s (token %d)", x.job, self.node_id, x.token)
+        try:
+            await job.fn(sub)
+        except LeaseLost as exc:
+            for x in leases:
+                self.held.pop(x.job, None)
+            log.info("job %s on %s stopped: %s", job.name, self.node_id, exc)
 
     async def release_all(self) -> None:
         """At a clean stop: the other nodes take the shards over at once, not after a TTL."""

@@ -22,7 +22,7 @@ from pymongo.errors import DuplicateKeyError
 
 from registry.mongo.conn import Doc, MongoConn, Session
 from registry.port import Conflict
-from registry.port.leases import Fence, Lease, LeaseLost, Shard
+from registry.port.leases import Fencing, Lease, LeaseLost, Shard, fences_of
 
 COLL = "leases"
 
@@ -78,18 +78,18 @@ async def list_leases(c: MongoConn, prefix: str) -> list[Lease]:
     return [_lease(d) for d in docs]
 
 
-async def check_fence(c: MongoConn, fence: Fence | None, s: Session) -> None:
-    """LeaseLost unless the fence's token is current (see the module docstring)."""
-    if fence is None:
-        return
-    flt = {"_id": fence.job, "token": fence.token}
-    if s is not None:  # a write: a concurrent take-over conflicts with this transaction
-        res = await c.col(COLL).update_one(flt, {"$inc": {"fenced_commits": 1}}, session=s)
-        found = res.matched_count == 1
-    else:
-        found = await c.retry(lambda: c.col(COLL).find_one(flt, {"_id": 1})) is not None
-    if not found:
-        raise LeaseLost(f"lease {fence.job!r} token {fence.token} is no longer current")
+async def check_fence(c: MongoConn, fencing: Fencing, s: Session) -> None:
+    """LeaseLost unless every fence's token is current (see the module docstring)."""
+    for fence in fences_of(fencing):
+        flt = {"_id": fence.job, "token": fence.token}
+        if s is not None:  # a write: a concurrent take-over conflicts with this transaction
+            res = await c.col(COLL).update_one(flt, {"$inc": {"fenced_commits": 1}},
+                                               session=s)
+            found = res.matched_count == 1
+        else:
+            found = await c.retry(lambda f=flt: c.col(COLL).find_one(f, {"_id": 1})) is not None
+        if not found:
+            raise LeaseLost(f"lease {fence.job!r} token {fence.token} is no longer current")
 
 
 def _cls(chars: list[str]) -> str:
@@ -99,19 +99,19 @@ def _cls(chars: list[str]) -> str:
 def shard_pattern(shard: Shard) -> str:
     """registry.port.leases.shard_of as a regex over the end of the id: two hex digits by
     value, else the last character by code point (non-ASCII: shard 0)."""
-    n, i = shard.count, shard.index
+    n, wanted = shard.count, set(shard.indices)
     digits = "0123456789abcdefABCDEF"
     value = {c: int(c, 16) for c in digits}
     pairs = []
     for v1 in range(16):
         firsts = [c for c in digits if value[c] == v1]
-        seconds = [c for c in digits if (v1 * 16 + value[c]) % n == i]
+        seconds = [c for c in digits if (v1 * 16 + value[c]) % n in wanted]
         if seconds:
             pairs.append(_cls(firsts) + _cls(seconds))
-    other = [chr(o) for o in range(128) if o % n == i and chr(o) not in digits]
-    hexes = [c for c in digits if ord(c) % n == i]
+    other = [chr(o) for o in range(128) if o % n in wanted and chr(o) not in digits]
+    hexes = [c for c in digits if ord(c) % n in wanted]
     alts = [*pairs, _cls(other), f"(?:^|[^0-9a-fA-F]){_cls(hexes)}"]
-    if i == 0:
+    if 0 in wanted:
         alts.append("[^\\x00-\\x7f]")
     return "(?:" + "|".join(alts) + ")$"
 

@@ -15,7 +15,7 @@ from registry.mongo.conn import Doc, MongoConn, Session
 from registry.mongo.leases import check_fence, shard_filter
 from registry.mongo.log import append_log
 from registry.port import liveness_entry
-from registry.port.leases import Fence, Shard
+from registry.port.leases import Fencing, Shard
 
 FENCE_EVERY = 100  # without transactions: transitions between two lease checks
 
@@ -70,7 +70,7 @@ async def _set_der_liveness(c: MongoConn, ven_id: str, new: Liveness, s: Session
 
 async def sweep_liveness(
     c: MongoConn, now: datetime, stale_after_polls: float, offline_after_polls: float,
-    shard: Shard | None = None, fence: Fence | None = None,
+    shard: Shard | None = None, fence: Fencing = None,
 ) -> list[LivenessChange]:
     """With a shard only its VENs; with a fence the lease is checked in each transition's
     transaction, or (no transactions) once per FENCE_EVERY transitions."""
@@ -105,7 +105,7 @@ async def sweep_liveness(
 
 
 async def _fenced_transition(
-    c: MongoConn, row: Doc, new: Liveness, now: datetime, s: Session, fence: Fence | None
+    c: MongoConn, row: Doc, new: Liveness, now: datetime, s: Session, fence: Fencing
 ) -> LivenessChange | None:
     if s is not None:
         await check_fence(c, fence, s)

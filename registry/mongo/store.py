@@ -82,7 +82,7 @@ from registry.port import (
     StoreUnavailable,
     TelemetryBucket,
 )
-from registry.port.leases import Fence, Lease, Shard
+from registry.port.leases import Fencing, Lease, Shard
 from vtn.config import StoreConfig
 
 
@@ -297,7 +297,7 @@ class MongoStore:
 
     async def sweep_liveness(
         self, now: datetime, stale_after_polls: float, offline_after_polls: float,
-        *, shard: Shard | None = None, fence: Fence | None = None,
+        *, shard: Shard | None = None, fence: Fencing = None,
     ) -> list[LivenessChange]:
         return await liveness.sweep_liveness(
             self.conn, now, stale_after_polls, offline_after_polls, shard, fence

@@ -21,7 +21,7 @@ from registry.models import (
     View,
 )
 from registry.port.events import OptAnswer
-from registry.port.leases import Fence
+from registry.port.leases import Fencing
 
 ANY = "*"  # Batch.announce: no expectation about the previous hash
 # Batch.distribute_to: the outbox marker's kind (empty body; at most one pending per VEN)
@@ -120,7 +120,7 @@ class Batch:
     opts: list[OptSchedule] = field(default_factory=list)  # upsert on (ven_id, opt_id)
     # job leases (registry.port.leases): committed only while this token is current,
     # else the whole commit fails with LeaseLost (set by vtn.leased_jobs for leased jobs)
-    fence: Fence | None = None
+    fence: Fencing = None
 
     def __bool__(self) -> bool:
         return any(

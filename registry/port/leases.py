@@ -38,6 +38,16 @@ class Fence:
     token: int
 
 
+# what a commit may be fenced by: one lease, or all the leases a node runs a job under
+Fencing = Fence | tuple[Fence, ...] | None
+
+
+def fences_of(fencing: Fencing) -> tuple[Fence, ...]:
+    if fencing is None:
+        return ()
+    return (fencing,) if isinstance(fencing, Fence) else fencing
+
+
 @dataclass(frozen=True, slots=True)
 class Shard:
     """One of ``count`` parts of a job's work over VENs, by the end of the VEN id (see
@@ -46,9 +56,14 @@ class Shard:
 
     index: int
     count: int
+    more: tuple[int, ...] = ()  # further shards of the same job held by the same node
+
+    @property
+    def indices(self) -> tuple[int, ...]:
+        return tuple(sorted({self.index, *self.more}))
 
     def covers(self, ven_id: str) -> bool:
-        return shard_of(ven_id, self.count) == self.index
+        return shard_of(ven_id, self.count) in self.indices
 
 
 HEX = "0123456789abcdef0123456789ABCDEF"  # position - 1, mod 16: the digit's value

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Protocol
 
 from registry.models import LivenessChange, LogEntry
-from registry.port.leases import Fence, Shard
+from registry.port.leases import Fencing, Shard
 
 
 def liveness_entry(
@@ -34,7 +34,7 @@ class LivenessStore(Protocol):
 
     async def sweep_liveness(
         self, now: datetime, stale_after_polls: float, offline_after_polls: float,
-        *, shard: Shard | None = None, fence: Fence | None = None,
+        *, shard: Shard | None = None, fence: Fencing = None,
     ) -> list[LivenessChange]:
         """Mark silent VENs and their DERs stale / offline, logging each transition once.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
-from registry.port.leases import Fence, Lease, LeaseLost
+from registry.port.leases import Fencing, Lease, LeaseLost, fences_of
 from registry.sqlite.conn import immediate
 
 
@@ -67,10 +67,9 @@ def list_leases(db: sqlite3.Connection, prefix: str) -> list[Lease]:
     return [_lease(r) for r in rows]
 
 
-def check_fence(db: sqlite3.Connection, fence: Fence | None) -> None:
-    """Inside the caller's transaction: LeaseLost unless the fence's token is current."""
-    if fence is None:
-        return
-    row = db.execute("SELECT token FROM job_leases WHERE job=?", (fence.job,)).fetchone()
-    if row is None or int(row[0]) != fence.token:
-        raise LeaseLost(f"lease {fence.job!r} token {fence.token} is no longer current")
+def check_fence(db: sqlite3.Connection, fencing: Fencing) -> None:
+    """Inside the caller's transaction: LeaseLost unless every fence's token is current."""
+    for fence in fences_of(fencing):
+        row = db.execute("SELECT token FROM job_leases WHERE job=?", (fence.job,)).fetchone()
+        if row is None or int(row[0]) != fence.token:
+            raise LeaseLost(f"lease {fence.job!r} token {fence.token} is no longer current")

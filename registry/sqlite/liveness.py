@@ -9,7 +9,7 @@ from datetime import datetime
 
 from registry.models import Liveness, LivenessChange
 from registry.port import liveness_entry
-from registry.port.leases import HEX, Fence, Shard
+from registry.port.leases import HEX, Fencing, Shard
 from registry.sqlite.conn import immediate
 from registry.sqlite.leases import check_fence
 from registry.sqlite.log import INSERT_LOG, append_log
@@ -64,14 +64,15 @@ def shard_sql(shard: Shard | None) -> tuple[str, tuple[object, ...]]:
     last = "unicode(substr(ven_id, -1))"
     sql = (f" AND (CASE WHEN length(ven_id) >= 2 AND {h1} > 0 AND {h2} > 0"
            f" THEN (({h1} - 1) % 16 * 16 + ({h2} - 1) % 16) % ?"
-           f" WHEN {last} < 128 THEN {last} % ? ELSE 0 END) = ?")
+           f" WHEN {last} < 128 THEN {last} % ? ELSE 0 END)"
+           f" IN ({', '.join('?' * len(shard.indices))})")
     n = shard.count
-    return sql, (HEX, HEX, HEX, HEX, n, n, shard.index)
+    return sql, (HEX, HEX, HEX, HEX, n, n, *shard.indices)
 
 
 async def sweep_liveness(
     db: sqlite3.Connection, now: datetime, stale_after_polls: float,
-    offline_after_polls: float, shard: Shard | None = None, fence: Fence | None = None,
+    offline_after_polls: float, shard: Shard | None = None, fence: Fencing = None,
 ) -> list[LivenessChange]:
     """Transitions are written in transactions of SWEEP_CHUNK VENs with the event loop
     free in between: a mass transition (every VEN silent after an outage, 250k VENs /

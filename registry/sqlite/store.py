@@ -43,7 +43,7 @@ from registry.port import (
     StoreUnavailable,
     TelemetryBucket,
 )
-from registry.port.leases import Fence, Lease, Shard
+from registry.port.leases import Fencing, Lease, Shard
 from registry.sqlite import (
     ders,
     discovery,
@@ -286,7 +286,7 @@ class SqliteStore:
 
     async def sweep_liveness(
         self, now: datetime, stale_after_polls: float, offline_after_polls: float,
-        *, shard: Shard | None = None, fence: Fence | None = None,
+        *, shard: Shard | None = None, fence: Fencing = None,
     ) -> list[LivenessChange]:
         return await liveness.sweep_liveness(
             self.db, now, stale_after_polls, offline_after_polls, shard, fence

@@ -13,6 +13,7 @@ from registry.port import Store
 from registry.sqlite import SqliteStore
 from vtn import event_jobs, liveness
 from vtn.config import Config
+from vtn.leased_jobs import JobRunner
 from vtn.metrics import timed_job
 from vtn.security.files import create_private
 from vtn.services import history, report_watch, views
@@ -34,15 +35,6 @@ def make_store(config: Config) -> Store:
     return SqliteStore(config.sqlite_path, synchronous=config.store.sqlite_synchronous)
 
 
-def job_name(job: Any) -> str:
-    """vtn.services.views.tick -> views.tick (the /metrics label)."""
-    fn = job.func
-    module = getattr(fn, "__module__", "") or ""
-    name = getattr(fn, "__qualname__", job.name)
-    if module == "apscheduler.job" or not module:
-        return job.name
-    return f"{module.removeprefix('vtn.').removeprefix('services.')}.{name}"
-
 
 class Vtn:
     """One VTN process: store, protocol engine and background jobs."""
@@ -63,53 +55,41 @@ class Vtn:
         self.views_gate = views.RefreshGate()
         # (name, coroutine function, interval s) added by transports before start()
         self.extra_jobs: list[tuple[str, Callable[[], Awaitable[Any]], float]] = []
+        self.jobs: JobRunner | None = None
 
     async def start(self) -> None:
         await self.store.open()
         if self.run_jobs:
-            cfg = self.config.liveness
-            self.scheduler = AsyncIOScheduler()
-            self.scheduler.add_job(
-                liveness.flush_contacts, "interval", args=[self.ctx],
-                seconds=cfg.contact_flush_interval_s, max_instances=1, coalesce=True,
-            )
-            self.scheduler.add_job(
-                liveness.sweep, "interval", args=[self.ctx],
-                seconds=cfg.sweep_interval_s, max_instances=1, coalesce=True,
-            )
-            views_cfg = self.config.views
-            self.scheduler.add_job(
-                views.tick, "interval", args=[self.ctx],
-                seconds=views_cfg.tick_s, max_instances=1, coalesce=True,
-            )
-            self.scheduler.add_job(
-                self.views_gate.run, "interval", args=[self.ctx],
-                seconds=views_cfg.refresh_s, max_instances=1, coalesce=True,
-            )
+            cfg, views_cfg = self.config.liveness, self.config.views
             reports_cfg = self.config.reports
-            self.scheduler.add_job(
-                report_watch.check, "interval", args=[self.ctx],
-                seconds=reports_cfg.check_s, max_instances=1, coalesce=True,
-            )
-            self.scheduler.add_job(
-                history.flush, "interval", args=[self.ctx],
-                seconds=reports_cfg.history_flush_s, max_instances=1, coalesce=True,
-            )
-            self.scheduler.add_job(
-                event_jobs.tick, "interval", args=[self.ctx],
-                seconds=self.config.events.status_interval_s, max_instances=1, coalesce=True,
-            )
-            for name, fn, seconds in self.extra_jobs:
-                self.scheduler.add_job(fn, "interval", seconds=seconds, name=name,
+            self.scheduler = AsyncIOScheduler()
+            # leased: once across the nodes sharing the store; local: per-node state.
+            # Every job is timed under its name for /metrics.
+            jobs = self.jobs = JobRunner(self.ctx, self.scheduler, self.config.jobs)
+            t = timed_job
+            jobs.local(t("liveness.flush_contacts", liveness.flush_contacts),
+                       seconds=cfg.contact_flush_interval_s)
+            jobs.leased("liveness.sweep", t("liveness.sweep", liveness.sweep),
+                        seconds=cfg.sweep_interval_s, shards=self.config.jobs.sweep_shards)
+            jobs.leased("views.tick", t("views.tick", views.tick), seconds=views_cfg.tick_s)
+            jobs.leased("views.refresh", t("views.refresh", self.views_gate.run),
+                        seconds=views_cfg.refresh_s)
+            jobs.leased("report_watch.check", t("report_watch.check", report_watch.check),
+                        seconds=reports_cfg.check_s)
+            jobs.local(t("history.flush", history.flush), seconds=reports_cfg.history_flush_s)
+            jobs.leased("event_jobs.tick", t("event_jobs.tick", event_jobs.tick),
+                        seconds=self.config.events.status_interval_s)
+            for name, fn, seconds in self.extra_jobs:  # per process (e.g. metrics.share)
+                self.scheduler.add_job(t(name, fn), "interval", seconds=seconds, name=name,
                                        max_instances=1, coalesce=True)
-            for job in self.scheduler.get_jobs():  # durations in /metrics
-                job.modify(func=timed_job(job_name(job), job.func))
             self.scheduler.start()
 
     async def stop(self) -> None:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None
+        if self.jobs is not None:
+            await self.jobs.release_all()
         if history.buffer_of(self.ctx).acc:  # telemetry samples not written yet
             try:
                 await history.flush(self.ctx)

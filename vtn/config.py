@@ -49,6 +49,9 @@ class StoreConfig(Section):
     mongo_read_preference: str = "primary"
     mongo_timeout_ms: int = 5000
     mongo_retries: int = 3
+    # auto: use $geoNear/$geoWithin and change streams where the server has them (asked
+    # at start-up); basic: always the portable paths (nx-27017 gets those either way)
+    mongo_capabilities: str = Field("auto", pattern="^(auto|basic)$")
 
 
 class RegistrationConfig(Section):
@@ -186,6 +189,18 @@ class LoggingConfig(Section):
     level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR|debug|info|warning|error)$")
     # text: one human line per record; json: one JSON object per line (log shippers)
     format: Literal["text", "json"] = "text"
+class JobsConfig(Section):
+    """[jobs]: scheduled jobs across VTN nodes sharing one store (vtn.leased_jobs)."""
+
+    # false: every node runs every job (the behaviour before job leases)
+    leases: bool = True
+    # this node's lease holder id; empty: host-pid-random, new at every start
+    node_id: str = ""
+    # a lease not renewed for this long (a killed node) is taken over by another node;
+    # at least 2.5 intervals of its job
+    lease_ttl_s: float = Field(15.0, gt=0)
+    # shards of the liveness sweep (by VEN id), spread over the live nodes
+    sweep_shards: int = Field(4, ge=1, le=256)
 
 
 class Config(BaseSettings):
@@ -210,6 +225,7 @@ class Config(BaseSettings):
     views: ViewsConfig = ViewsConfig()
     events: EventsConfig = EventsConfig()
     logging: LoggingConfig = LoggingConfig()
+    jobs: JobsConfig = JobsConfig()
 
     @classmethod
     def settings_customise_sources(

@@ -3,8 +3,10 @@
 (Until issue #14 these were /api/v1/events and /api/v1/events/stream; that path now
 belongs to demand-response events, registry.api.events.)
 
-The stream polls the store with the caller's scope every ``POLL_S``: that works the same
-with several VTN processes sharing one store, which an in-process commit hook would not.
+The stream reads the store with the caller's scope whenever the log may have moved: on
+MongoDB with change streams (a replica set) the store's watch wakes it (``wait_log``),
+elsewhere it reads every ``POLL_S``. Both work the same with several VTN processes
+sharing one store, which an in-process commit hook would not.
 Streams end on client disconnect and on app shutdown (the ``STOP`` event), so a server
 can always stop promptly.
 """
@@ -15,6 +17,8 @@ import asyncio
 import logging
 import re
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 from aiohttp import web
 from multidict import MultiDict
@@ -68,6 +72,7 @@ async def stream_log(request: web.Request) -> web.StreamResponse:
     )
     await resp.prepare(request)
     last_write = time.monotonic()
+    seen = 0  # what wait_log returned last (a wake-up token, not a scoped seq)
     try:
         await resp.write(b"retry: 2000\n\n")
         while not stop.is_set():
@@ -84,15 +89,25 @@ async def stream_log(request: web.Request) -> web.StreamResponse:
             if time.monotonic() - last_write >= KEEPALIVE_S:
                 await resp.write(b": keep-alive\n\n")
                 last_write = time.monotonic()
-            try:
-                await asyncio.wait_for(stop.wait(), POLL_S)
-            except TimeoutError:
-                pass
+            seen = await _wait(store.wait_log(seen, POLL_S), stop, seen)
     except ConnectionResetError:  # the client went away
         pass
     except StoreUnavailable as exc:  # already streaming: end it, the client reconnects
         log.warning("event stream ended, store unavailable: %s", exc)
     return resp
+
+
+async def _wait(moved: Coroutine[Any, Any, int], stop: asyncio.Event, seen: int) -> int:
+    """Until the log may have moved or the app stops, whichever comes first."""
+    waiter = asyncio.ensure_future(moved)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+        if not waiter.done():
+            waiter.cancel()
+    return waiter.result() if waiter.done() and not waiter.cancelled() else seen
 
 
 def operations() -> list[Op]:

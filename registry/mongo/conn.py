@@ -29,6 +29,7 @@ from pymongo.errors import (
     WTimeoutError,
 )
 
+from registry.mongo.caps import Capabilities, detect, replicated
 from registry.port import Conflict, StoreError, StoreUnavailable
 from vtn.config import StoreConfig
 
@@ -80,6 +81,8 @@ class MongoConn:
         self._client: AsyncMongoClient[Doc] | None = None
         self._db: AsyncDatabase[Doc] | None = None
         self.transactions = False
+        self.hello: dict[str, Any] = {}
+        self.caps = Capabilities()  # until detect(): the portable paths only
 
     def make_client(self) -> AsyncMongoClient[Doc]:
         t = self.cfg.mongo_timeout_ms
@@ -103,7 +106,14 @@ class MongoConn:
         self._db = self._client.get_database(self.db_name)
         hello = await self._first_hello()
         # transactions need a replica set or mongos; nx-27017 and a lone mongod have neither
-        self.transactions = bool(hello.get("setName")) or hello.get("msg") == "isdbgrid"
+        self.transactions = replicated(hello)
+        self.hello = hello
+
+    async def detect(self) -> Capabilities:
+        """Ask the server what it can do (registry.mongo.caps); after the indexes exist."""
+        self.caps = await detect(self.db, self.hello, self.cfg.mongo_capabilities)
+        self.transactions = self.caps.transactions
+        return self.caps
 
     async def _first_hello(self) -> Doc:
         """One server selection (``mongo_timeout_ms``), not the retried ones of later

@@ -6,9 +6,11 @@ in the same order (the contract tests run both). Only names from the whitelist b
 become field paths; every value stays a value. The tenant scope is the first condition
 of every filter.
 
-Only operators that nx-27017 (the test server) and real MongoDB both implement are used:
+The portable path uses only operators that nx-27017 (the test server) and real MongoDB
+both implement; on a server that has them (``registry.mongo.caps``), ``near`` queries use
+``$geoWithin`` / ``$geoNear`` over the 2dsphere index instead (``registry.mongo.geo``):
 
-* no ``$geoNear`` / ``$geoWithin`` / ``$near`` (nx-27017 has none): a lat/lon box on
+* portable geo (nx-27017 has no ``$geoNear`` / ``$geoWithin``): a lat/lon box on
   ``location.lat`` / ``location.lon`` (``$gte`` / ``$lte``, the ``location`` index) narrows
   the candidates, then the exact haversine distance is computed in Python with the same
   function SQLite registers (``registry.discovery.haversine_m``), so distances, radius
@@ -30,7 +32,7 @@ float: nx-27017 keeps 15 significant digits of a double (~10 µs at today's epoc
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +47,7 @@ from registry.discovery import (
     plan,
     radius_box,
 )
+from registry.mongo import geo
 from registry.mongo.conn import MongoConn
 from registry.mongo.docs import der_of, epoch_us
 from registry.mongo.opts import opted_out
@@ -76,8 +79,12 @@ DISTANCE = "distance_m"
 _REQUIRED = ("device_id", "ven_id", "resource_id", "device_name")
 
 
-def compile_filter(query: DiscoveryQuery, scope: Scope) -> Doc:
-    """The filter of the query inside the scope (no keyset condition, no radius)."""
+def compile_filter(query: DiscoveryQuery, scope: Scope, geo_mode: str = "box") -> Doc:
+    """The filter of the query inside the scope (no keyset condition, no exact radius).
+
+    geo_mode, for ``near``: "box" (the lat/lon box of the circle, any server), "circle"
+    ($geoWithin on the 2dsphere index, registry.mongo.geo) or "none" ($geoNear's query:
+    the stage itself bounds the radius)."""
     parts: list[Doc] = [scope_filter(scope)]
     for name in ("device_class", "device_type", "ven_id", "aggregator_id", "account_id",
                  "liveness"):
@@ -104,7 +111,10 @@ def compile_filter(query: DiscoveryQuery, scope: Scope) -> Doc:
     if query.bbox is not None:
         parts.extend(_box(*query.bbox))
     if query.near is not None and query.radius_m is not None:
-        parts.extend(_box(*radius_box(query.near[0], query.near[1], query.radius_m)))
+        if geo_mode == "circle":
+            parts.append(geo.within_circle(query.near, query.radius_m))
+        elif geo_mode == "box":
+            parts.extend(_box(*radius_box(query.near[0], query.near[1], query.radius_m)))
     return and_(parts)
 
 
@@ -314,15 +324,21 @@ async def find_ders(c: MongoConn, query: DiscoveryQuery, scope: Scope) -> Page:
 
 
 async def _find_ders(c: MongoConn, query: DiscoveryQuery, scope: Scope, p: Plan) -> Page:
-    flt = compile_filter(query, scope)
+    native = c.caps.geo and query.near is not None and query.radius_m is not None
+    geo_near = native and geo.native_distance_order(p) and not query.total
+    flt = compile_filter(query, scope, "none" if geo_near else "circle" if native else "box")
     if query.available_at is not None:
         flt = and_([flt, await opted_out(c, query.available_at)])
     keys = sort_paths(p)
     ders = c.col("ders")
     last: list[Any] | None = None
     if any(path == DISTANCE for path, _ in keys):
-        candidates = await ders.find(flt, slim_projection(p)).to_list()
-        rows = page_by_distance(candidates, query, p)
+        candidates: list[Doc] = []
+        if geo_near:  # nearest first from the server: read only what the page needs
+            rows = await _nearest(c, query, p, flt)
+        else:
+            candidates = await ders.find(flt, slim_projection(p)).to_list()
+            rows = page_by_distance(candidates, query, p)
         more = len(rows) > query.limit
         rows = rows[: query.limit]
         ids = [r.device_id for r in rows]
@@ -367,6 +383,32 @@ async def _find_ders(c: MongoConn, query: DiscoveryQuery, scope: Scope, p: Plan)
     items = [Hit(der_of(doc), dist) for doc, dist in hits]
     total = await _count(c, query, flt) if query.total else None
     return Page(items, _cursor(p, last), total)
+
+
+async def _nearest(c: MongoConn, query: DiscoveryQuery, p: Plan, flt: Doc) -> list[GeoRow]:
+    after_m = p.after[0] if p.after is not None else None
+
+    async def read(window: int) -> list[Doc]:
+        pipeline = geo.near_pipeline(query, flt, after_m, slim_projection(p), window)
+        return await c.col("ders").aggregate(pipeline).to_list()
+
+    return await nearest_rows(read, query, p)
+
+
+async def nearest_rows(read: Callable[[int], Awaitable[list[Doc]]], query: DiscoveryQuery,
+                       p: Plan) -> list[GeoRow]:
+    """Read nearest-first windows (``read(n)``: the first n candidates in the server's
+    distance order) until the page is settled (registry.mongo.geo.settled)."""
+    assert query.near is not None
+    window = query.limit + 1 + 16
+    while True:
+        docs = await read(window)
+        rows = page_by_distance(docs, query, p)
+        last = distance_of(docs[-1], query.near) if docs else None
+        if geo.settled([r.distance or 0.0 for r in rows], query.limit + 1, last,
+                       len(docs) < window):
+            return rows
+        window *= 4
 
 
 async def _count(c: MongoConn, query: DiscoveryQuery, flt: Doc) -> int:

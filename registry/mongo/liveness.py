@@ -12,8 +12,12 @@ from pymongo import ReturnDocument, UpdateOne
 
 from registry.models import Liveness, LivenessChange
 from registry.mongo.conn import Doc, MongoConn, Session
+from registry.mongo.leases import check_fence, shard_filter
 from registry.mongo.log import append_log
 from registry.port import liveness_entry
+from registry.port.leases import Fencing, Shard
+
+FENCE_EVERY = 100  # without transactions: transitions between two lease checks
 
 _BEFORE_FIELDS = {"liveness": 1, "aggregator_id": 1, "account_id": 1}
 _SWEEP_FIELDS = {"liveness": 1, "last_seen": 1, "poll_freq_s": 1, "aggregator_id": 1,
@@ -65,28 +69,47 @@ async def _set_der_liveness(c: MongoConn, ven_id: str, new: Liveness, s: Session
 
 
 async def sweep_liveness(
-    c: MongoConn, now: datetime, stale_after_polls: float, offline_after_polls: float
+    c: MongoConn, now: datetime, stale_after_polls: float, offline_after_polls: float,
+    shard: Shard | None = None, fence: Fencing = None,
 ) -> list[LivenessChange]:
+    """With a shard only its VENs; with a fence the lease is checked in each transition's
+    transaction, or (no transactions) once per FENCE_EVERY transitions."""
     t = now.timestamp()
-    flt = {
+    flt: Doc = {
         "liveness": {"$ne": Liveness.OFFLINE.value},
         "$expr": {"$lt": [
             {"$ifNull": ["$last_seen", 0]},
             {"$subtract": [t, {"$multiply": ["$poll_freq_s", stale_after_polls]}]},
         ]},
     }
+    if shard is not None and shard.count > 1:
+        # in $and: nx-27017 drops the other conditions of a document that has $expr
+        flt = {"$and": [shard_filter(shard), flt]}
     rows = await c.retry(lambda: c.col("vens").find(flt, _SWEEP_FIELDS).to_list())
     changes = []
+    done = 0
     for row in rows:
         last = row.get("last_seen") or 0
         is_offline = last < t - row["poll_freq_s"] * offline_after_polls
         new = Liveness.OFFLINE if is_offline else Liveness.STALE
         if new.value == row["liveness"]:
             continue
-        change = await c.unit(lambda s, r=row, n=new: _transition(c, r, n, now, s))
+        if fence is not None and not c.transactions and done % FENCE_EVERY == 0:
+            await check_fence(c, fence, None)
+        done += 1
+        change = await c.unit(lambda s, r=row, n=new: _fenced_transition(
+            c, r, n, now, s, fence))
         if change is not None:
             changes.append(change)
     return changes
+
+
+async def _fenced_transition(
+    c: MongoConn, row: Doc, new: Liveness, now: datetime, s: Session, fence: Fencing
+) -> LivenessChange | None:
+    if s is not None:
+        await check_fence(c, fence, s)
+    return await _transition(c, row, new, now, s)
 
 
 async def _transition(

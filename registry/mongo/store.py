@@ -57,6 +57,7 @@ from registry.mongo import (
     ders,
     discovery,
     events,
+    leases,
     liveness,
     log,
     migrations,
@@ -71,6 +72,7 @@ from registry.mongo import (
     views,
 )
 from registry.mongo.conn import Doc, MongoConn, Session
+from registry.mongo.watch import LogWatcher
 from registry.port import (
     SERVICE,
     Batch,
@@ -82,6 +84,7 @@ from registry.port import (
     StoreUnavailable,
     TelemetryBucket,
 )
+from registry.port.leases import Fencing, Lease, Shard
 from registry.port.ops import FleetSummary
 from vtn.config import StoreConfig
 
@@ -94,6 +97,7 @@ class MongoStore:
         self.url = url
         self.cfg = self.conn.cfg
         self.db_name = self.conn.db_name
+        self.watcher = LogWatcher(self.conn)
 
     @property
     def transactions(self) -> bool:
@@ -116,8 +120,10 @@ class MongoStore:
         await self.conn.open()
         await self.init_indexes()
         await migrations.migrate(self.conn)  # numbered, recorded in meta (v1: updated_us)
+        await self.conn.detect()
 
     async def close(self) -> None:
+        await self.watcher.close()
         await self.conn.close()
 
     async def init_indexes(self) -> None:
@@ -132,6 +138,7 @@ class MongoStore:
             out.update(reachable=True, server_version=info.get("version"))
             out["server"] = info.get("process", "mongod")
             out["transactions"] = self.transactions
+            out["capabilities"] = self.conn.caps.as_dict()
             out.update(await schema.index_report(self.conn))
         except StoreUnavailable as exc:
             out["error"] = str(exc)
@@ -284,6 +291,9 @@ class MongoStore:
     async def last_seq(self) -> int:
         return await log.last_seq(self.conn)
 
+    async def wait_log(self, seen: int, poll_s: float) -> int:
+        return await self.watcher.wait(seen, poll_s)
+
     async def find_log(self, query: LogQuery, scope: Scope = SERVICE) -> list[LogEntry]:
         return await log.find_log(self.conn, query, scope)
 
@@ -297,11 +307,27 @@ class MongoStore:
         return await c.unit(lambda s: liveness.mark_online(c, ven_id, now, s))
 
     async def sweep_liveness(
-        self, now: datetime, stale_after_polls: float, offline_after_polls: float
+        self, now: datetime, stale_after_polls: float, offline_after_polls: float,
+        *, shard: Shard | None = None, fence: Fencing = None,
     ) -> list[LivenessChange]:
         return await liveness.sweep_liveness(
-            self.conn, now, stale_after_polls, offline_after_polls
+            self.conn, now, stale_after_polls, offline_after_polls, shard, fence
         )
+
+    # --- job leases (registry.mongo.leases) ---------------------------------------------
+
+    async def acquire_lease(self, job: str, holder: str, ttl_s: float, now: datetime
+                            ) -> Lease | None:
+        return await leases.acquire(self.conn, job, holder, ttl_s, now)
+
+    async def renew_lease(self, lease: Lease, ttl_s: float, now: datetime) -> Lease | None:
+        return await leases.renew(self.conn, lease, ttl_s, now)
+
+    async def release_lease(self, lease: Lease) -> None:
+        await leases.release(self.conn, lease)
+
+    async def list_leases(self, prefix: str) -> list[Lease]:
+        return await leases.list_leases(self.conn, prefix)
 
     # --- views, subscriptions, announcements ------------------------------------------
 
@@ -340,7 +366,8 @@ class MongoStore:
 
 async def _apply(c: MongoConn, batch: Batch, s: Session) -> list[LogEntry]:
     """Same order as the SQLite adapter; the log goes last (see module docstring)."""
-    await views.write_views(c, batch, s)  # first: a stale announcement aborts all
+    await leases.check_fence(c, batch.fence, s)  # first: a lost lease aborts all
+    await views.write_views(c, batch, s)  # a stale announcement aborts all
     if batch.event_expect or batch.event_status:
         await events.check(c, batch, s)  # a stale event expectation aborts all too
     if batch.vens:

@@ -3,7 +3,8 @@
 Two adapters implement it (``registry.sqlite`` and ``registry.mongo``, with the same
 module per entity on both sides). One protocol per entity or concern (``registry.port.vens``,
 ``.ders``, ``.reports``, ``.outbox``, ``.log``, ``.liveness``, ``.views``, ``.nonces``,
-``.transfer``, ``.events``); :class:`Store` is their union plus ``open``/``close``/``commit``.
+``.transfer``, ``.events``, ``.leases``); :class:`Store` is their union plus
+``open``/``close``/``commit``.
 
 Every read that can reveal DERs takes a :class:`Scope`, so tenant filtering happens
 inside the query, never after it. Writes go through :meth:`Store.commit` with a
@@ -17,6 +18,7 @@ from registry.port.batch import ANY, Batch, DerStatusUpdate, TelemetryBucket
 from registry.port.ders import DerQuery, DerRef, DerStore
 from registry.port.errors import Conflict, StoreError, StoreUnavailable
 from registry.port.events import EventQuery, EventStore, OptAnswer
+from registry.port.leases import Fence, Lease, LeaseLost, LeaseStore, Shard, shard_of
 from registry.port.liveness import LivenessStore, liveness_entry
 from registry.port.log import LogStore
 from registry.port.nonces import NonceStore
@@ -40,7 +42,13 @@ __all__ = [
     "DerStore",
     "EventQuery",
     "EventStore",
+    "Fence",
+    "Lease",
+    "LeaseLost",
+    "LeaseStore",
     "LivenessStore",
+    "Shard",
+    "shard_of",
     "LogStore",
     "NonceStore",
     "OptAnswer",

@@ -21,6 +21,7 @@ from registry.models import (
     View,
 )
 from registry.port.events import OptAnswer
+from registry.port.leases import Fencing
 
 ANY = "*"  # Batch.announce: no expectation about the previous hash
 # Batch.distribute_to: the outbox marker's kind (empty body; at most one pending per VEN)
@@ -117,9 +118,13 @@ class Batch:
     # events when it is claimed, so it always carries every event current for the VEN
     distribute_to: list[str] = field(default_factory=list)
     opts: list[OptSchedule] = field(default_factory=list)  # upsert on (ven_id, opt_id)
+    # job leases (registry.port.leases): committed only while this token is current,
+    # else the whole commit fails with LeaseLost (set by vtn.leased_jobs for leased jobs)
+    fence: Fencing = None
 
     def __bool__(self) -> bool:
         return any(
             getattr(self, name)
             for name in self.__slots__  # type: ignore[attr-defined]
+            if name != "fence"  # a fence alone is no work
         )

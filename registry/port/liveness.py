@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Protocol
 
 from registry.models import LivenessChange, LogEntry
+from registry.port.leases import Fencing, Shard
 
 
 def liveness_entry(
@@ -32,7 +33,11 @@ class LivenessStore(Protocol):
         ...
 
     async def sweep_liveness(
-        self, now: datetime, stale_after_polls: float, offline_after_polls: float
+        self, now: datetime, stale_after_polls: float, offline_after_polls: float,
+        *, shard: Shard | None = None, fence: Fencing = None,
     ) -> list[LivenessChange]:
-        """Mark silent VENs and their DERs stale / offline, logging each transition once."""
+        """Mark silent VENs and their DERs stale / offline, logging each transition once.
+
+        shard: only that shard's VENs (registry.port.leases); fence: stop with LeaseLost
+        once the lease is taken over (what was swept before stays committed)."""
         ...

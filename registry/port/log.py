@@ -21,3 +21,9 @@ class LogStore(Protocol):
     async def find_log(self, query: LogQuery, scope: Scope) -> list[LogEntry]:
         """Log entries after ``query.after``, filtered by kind/VEN/device and the scope."""
         ...
+
+    async def wait_log(self, seen: int, poll_s: float) -> int:
+        """Wait until entries newer than ``seen`` may exist (a change stream where the
+        store has one, else just ``poll_s``); returns the value to pass next time. A
+        wake-up only: the caller still reads with find_log, in its scope."""
+        ...

@@ -8,6 +8,7 @@ from registry.models import LogEntry
 from registry.port.batch import Batch
 from registry.port.ders import DerStore
 from registry.port.events import EventStore
+from registry.port.leases import LeaseStore
 from registry.port.liveness import LivenessStore
 from registry.port.log import LogStore
 from registry.port.nonces import NonceStore
@@ -31,6 +32,7 @@ class Store(
     NonceStore,
     TransferStore,
     OpsStore,
+    LeaseStore,
     Protocol,
 ):
     """Persistence port used by the service layer, the scheduler and the CLI."""

@@ -232,3 +232,14 @@ CREATE INDEX IF NOT EXISTS opt_windows_ven ON opt_windows(ven_id, opt_type, end_
 CREATE INDEX IF NOT EXISTS opt_windows_end ON opt_windows(end_us);
 CREATE INDEX IF NOT EXISTS opt_windows_opt ON opt_windows(ven_id, opt_id);
 """
+
+# job leases (registry.port.leases, registry.sqlite.leases): one row per job / shard;
+# rows are never deleted, so the fencing token only grows
+LEASES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS job_leases (
+    job TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    token INTEGER NOT NULL,
+    expires_us INTEGER NOT NULL
+);
+"""

@@ -43,11 +43,13 @@ from registry.port import (
     StoreUnavailable,
     TelemetryBucket,
 )
+from registry.port.leases import Fencing, Lease, Shard
 from registry.port.ops import FleetSummary
 from registry.sqlite import (
     ders,
     discovery,
     events,
+    leases,
     liveness,
     log,
     ops,
@@ -276,6 +278,10 @@ class SqliteStore:
     async def last_seq(self) -> int:
         return log.last_seq(self.db)
 
+    async def wait_log(self, seen: int, poll_s: float) -> int:
+        await asyncio.sleep(poll_s)  # no change notifications in SQLite: poll
+        return seen
+
     async def find_log(self, query: LogQuery, scope: Scope = SERVICE) -> list[LogEntry]:
         return log.find_log(self.db, query, scope)
 
@@ -290,11 +296,27 @@ class SqliteStore:
             return liveness.mark_online(db, ven_id, now)
 
     async def sweep_liveness(
-        self, now: datetime, stale_after_polls: float, offline_after_polls: float
+        self, now: datetime, stale_after_polls: float, offline_after_polls: float,
+        *, shard: Shard | None = None, fence: Fencing = None,
     ) -> list[LivenessChange]:
         return await liveness.sweep_liveness(
-            self.db, now, stale_after_polls, offline_after_polls
+            self.db, now, stale_after_polls, offline_after_polls, shard, fence
         )
+
+    # --- job leases (registry.sqlite.leases) -------------------------------------------
+
+    async def acquire_lease(self, job: str, holder: str, ttl_s: float, now: datetime
+                            ) -> Lease | None:
+        return leases.acquire(self.db, job, holder, ttl_s, now)
+
+    async def renew_lease(self, lease: Lease, ttl_s: float, now: datetime) -> Lease | None:
+        return leases.renew(self.db, lease, ttl_s, now)
+
+    async def release_lease(self, lease: Lease) -> None:
+        leases.release(self.db, lease)
+
+    async def list_leases(self, prefix: str) -> list[Lease]:
+        return leases.list_leases(self.db, prefix)
 
     # --- views, subscriptions, announcements ------------------------------------------
 
@@ -339,7 +361,8 @@ class SqliteStore:
 
 def _apply(db: sqlite3.Connection, batch: Batch) -> list[LogEntry]:
     """One batch inside the caller's transaction, in a fixed order."""
-    views.write_views(db, batch)  # first: a stale announcement aborts all
+    leases.check_fence(db, batch.fence)  # first: work under a lost lease aborts all
+    views.write_views(db, batch)  # a stale announcement aborts all
     if batch.event_expect or batch.event_status:
         events.check_expectations(db, batch)
     if batch.vens:

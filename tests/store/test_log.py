@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 
+from registry.discovery import LogQuery
 from registry.models import LogEntry
-from registry.port import Batch
+from registry.port import SERVICE, Batch
 from tests.store.support import T0, Opener
 
 
@@ -32,3 +33,17 @@ async def test_log_seq_is_strictly_increasing_and_gap_free_under_concurrency(
     await one.commit(Batch(log=[LogEntry(kind="x", at=T0, ven_id="v1", data={"ok": True})]))
     [mine] = await two.read_log(ven_id="v1")
     assert mine.seq == 101 and mine.data == {"ok": True}
+
+
+async def test_wait_log_wakes_and_the_entry_is_read_in_scope(open_store: Opener) -> None:
+    """wait_log is only a wake-up (a change stream on a replica set, else the poll); what
+    a node commits is then read by another node's find_log."""
+    reader, writer = await open_store(), await open_store()
+    before = await reader.last_seq()
+    entry = LogEntry(kind="test.wake", at=T0, data={"n": 1})
+    seen, _ = await asyncio.gather(reader.wait_log(0, 0.05),
+                                   writer.commit(Batch(log=[entry])))
+    assert isinstance(seen, int) and seen >= 0
+    seen = await reader.wait_log(seen, 0.05)
+    got = await reader.find_log(LogQuery(after=before, kind=["test.wake"]), SERVICE)
+    assert [e.data for e in got] == [{"n": 1}]

@@ -29,7 +29,7 @@ from registry.models import (
     Ven,
     new_id,
 )
-from registry.port import Batch, Conflict
+from registry.port import Batch, Conflict, LeaseLost
 from vtn.codec import messages as m
 from vtn.config import ReportsConfig
 from vtn.services.base import Context, log, new_request_id
@@ -212,6 +212,8 @@ async def renew_now(ctx: Context, ven: Ven, rec: ReportRequestRecord) -> bool:
     step.batch.report_request_updates.append((step.new, rec.state, rec.rev))
     try:
         await ctx.store.commit(step.batch)
+    except LeaseLost:
+        raise  # another node runs this job now (vtn.leased_jobs): stop, not skip
     except Conflict:
         return False
     return True
@@ -239,6 +241,8 @@ async def check_one(ctx: Context, rec: ReportRequestRecord, now: datetime) -> bo
     step.batch.report_request_updates.append((step.new, rec.state, rec.rev))
     try:
         await ctx.store.commit(step.batch)
+    except LeaseLost:
+        raise  # another node runs this job now (vtn.leased_jobs): stop, not skip
     except Conflict:
         return False
     return True
@@ -254,6 +258,8 @@ async def check(ctx: Context) -> int:
         for rec in due:
             try:
                 done += await check_one(ctx, rec, now)
+            except LeaseLost:
+                raise
             except Exception:  # one bad record must not stop the others
                 _log.exception("report request %s of %s", rec.report_request_id, rec.ven_id)
         if len(due) < cfg.check_batch:

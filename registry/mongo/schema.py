@@ -92,6 +92,12 @@ INDEXES: dict[str, list[tuple[str, list[tuple[str, Any]], dict[str, Any]]]] = {
         ("aggregator_event", [("aggregator_id", 1), ("event_id", 1)], {}),
         ("account_event", [("account_id", 1), ("event_id", 1)], {}),
     ],
+    # group dispatches (registry.mongo.dispatches): _id = dispatch_id / [dispatch, device]
+    "group_dispatches": [
+        ("owner_group", [("aggregator_id", 1), ("group", 1)], {}),
+        ("closed", [("closed", 1)], {}),
+    ],
+    "group_dispatch_members": [("dispatch_device", [("dispatch_id", 1), ("device_id", 1)], {})],
     "opt_schedules": [("ven_opt_unique", [("ven_id", 1), ("opt_id", 1)], {"unique": True})],
     "opt_windows": [
         ("opt_window", [("ven_id", 1), ("opt_id", 1), ("i", 1)], {}),

@@ -42,6 +42,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from registry.discovery import DerBrief, DerPatch, DerStats, DiscoveryQuery, LogQuery, Page
 from registry.events import DrEvent, EventDelivery, EventTargets, OptSchedule, OptType
+from registry.group_dispatch import DispatchMember, GroupDispatch
 from registry.models import (
     Der,
     LivenessChange,
@@ -56,6 +57,7 @@ from registry.models import (
 from registry.mongo import (
     ders,
     discovery,
+    dispatches,
     events,
     liveness,
     log,
@@ -80,6 +82,7 @@ from registry.port import (
     StoreUnavailable,
     TelemetryBucket,
 )
+from registry.port.dispatches import DispatchQuery
 from vtn.config import StoreConfig
 
 
@@ -311,6 +314,25 @@ class MongoStore:
     async def announced_hash(self, ven_id: str) -> str | None:
         return await views.announced_hash(self.conn, ven_id)
 
+    # --- group dispatches (registry.port.dispatches) -----------------------------------
+
+    async def get_dispatch(self, dispatch_id: str, scope: Scope) -> GroupDispatch | None:
+        return await dispatches.get_dispatch(self.conn, dispatch_id, scope)
+
+    async def list_dispatches(self, query: DispatchQuery, scope: Scope
+                              ) -> list[GroupDispatch]:
+        return await dispatches.list_dispatches(self.conn, query, scope)
+
+    async def open_dispatches(self) -> list[GroupDispatch]:
+        return await dispatches.open_dispatches(self.conn)
+
+    async def dispatch_members(self, dispatch_id: str, scope: Scope
+                               ) -> list[DispatchMember]:
+        return await dispatches.dispatch_members(self.conn, dispatch_id, scope)
+
+    async def dispatch_deliveries(self, dispatch_id: str) -> list[EventDelivery]:
+        return await dispatches.dispatch_deliveries(self.conn, dispatch_id)
+
     # --- signature nonces (ReplayProtect) ---------------------------------------------
 
     async def remember_nonce(self, ven_id: str, nonce: str, expires: datetime) -> bool:
@@ -332,6 +354,8 @@ async def _apply(c: MongoConn, batch: Batch, s: Session) -> list[LogEntry]:
     await views.write_views(c, batch, s)  # first: a stale announcement aborts all
     if batch.event_expect or batch.event_status:
         await events.check(c, batch, s)  # a stale event expectation aborts all too
+    if batch.dispatches:  # conditional on rev: the lock of a re-dispatch
+        await dispatches.write_dispatch_docs(c, batch, s)
     if batch.vens:
         await vens.write_vens(c, batch.vens, s)
     await reports.write_specs(c, batch, s)
@@ -350,6 +374,7 @@ async def _apply(c: MongoConn, batch: Batch, s: Session) -> list[LogEntry]:
     await events.write_shares(c, batch, s)
     if batch.events or batch.deliveries or batch.delete_deliveries:
         await events.write_event_docs(c, batch, s)
+    await dispatches.write_members(c, batch, s)
     entries = await log.append_log(c, batch.log, s)
     for ven_id, at in batch.mark_online:
         await liveness.mark_online(c, ven_id, at, s)

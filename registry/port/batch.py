@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from registry.events import DrEvent, EventDelivery, EventStatus, OptSchedule
+from registry.group_dispatch import DispatchMember, GroupDispatch
 from registry.models import (
     Der,
     DerStatus,
@@ -117,6 +118,13 @@ class Batch:
     # events when it is claimed, so it always carries every event current for the VEN
     distribute_to: list[str] = field(default_factory=list)
     opts: list[OptSchedule] = field(default_factory=list)  # upsert on (ven_id, opt_id)
+
+    # group dispatch (registry.group_dispatch, registry.port.dispatches)
+    dispatches: list[GroupDispatch] = field(default_factory=list)  # upsert on dispatch_id
+    # (dispatch_id, expected rev, or None = must not exist yet): stale -> Conflict
+    dispatch_expect: list[tuple[str, int | None]] = field(default_factory=list)
+    # upsert on (dispatch_id, device_id)
+    dispatch_members: list[DispatchMember] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return any(

@@ -7,6 +7,7 @@ from typing import Protocol
 from registry.models import LogEntry
 from registry.port.batch import Batch
 from registry.port.ders import DerStore
+from registry.port.dispatches import DispatchStore
 from registry.port.events import EventStore
 from registry.port.liveness import LivenessStore
 from registry.port.log import LogStore
@@ -27,6 +28,7 @@ class Store(
     LivenessStore,
     ViewStore,
     EventStore,
+    DispatchStore,
     NonceStore,
     TransferStore,
     Protocol,

@@ -232,3 +232,24 @@ CREATE INDEX IF NOT EXISTS opt_windows_ven ON opt_windows(ven_id, opt_type, end_
 CREATE INDEX IF NOT EXISTS opt_windows_end ON opt_windows(end_us);
 CREATE INDEX IF NOT EXISTS opt_windows_opt ON opt_windows(ven_id, opt_id);
 """
+
+# group dispatches (registry.group_dispatch, registry.sqlite.dispatches)
+DISPATCHES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS group_dispatches (
+    dispatch_id TEXT PRIMARY KEY,
+    aggregator_id TEXT,
+    grp TEXT NOT NULL,
+    rev INTEGER NOT NULL,
+    closed INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS group_dispatches_owner
+    ON group_dispatches(aggregator_id, grp, dispatch_id);
+CREATE INDEX IF NOT EXISTS group_dispatches_open ON group_dispatches(closed) WHERE closed=0;
+CREATE TABLE IF NOT EXISTS group_dispatch_members (
+    dispatch_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (dispatch_id, device_id)
+);
+"""

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from registry.discovery import DerBrief, DerPatch, DerStats, DiscoveryQuery, LogQuery, Page
 from registry.events import DrEvent, EventDelivery, EventTargets, OptSchedule, OptType
+from registry.group_dispatch import DispatchMember, GroupDispatch
 from registry.models import (
     Der,
     LivenessChange,
@@ -43,9 +44,11 @@ from registry.port import (
     StoreUnavailable,
     TelemetryBucket,
 )
+from registry.port.dispatches import DispatchQuery
 from registry.sqlite import (
     ders,
     discovery,
+    dispatches,
     events,
     liveness,
     log,
@@ -304,6 +307,25 @@ class SqliteStore:
     async def announced_hash(self, ven_id: str) -> str | None:
         return views.announced_hash(self.db, ven_id)
 
+    # --- group dispatches (registry.port.dispatches) -----------------------------------
+
+    async def get_dispatch(self, dispatch_id: str, scope: Scope) -> GroupDispatch | None:
+        return dispatches.get_dispatch(self.db, dispatch_id, scope)
+
+    async def list_dispatches(self, query: DispatchQuery, scope: Scope
+                              ) -> list[GroupDispatch]:
+        return dispatches.list_dispatches(self.db, query, scope)
+
+    async def open_dispatches(self) -> list[GroupDispatch]:
+        return dispatches.open_dispatches(self.db)
+
+    async def dispatch_members(self, dispatch_id: str, scope: Scope
+                               ) -> list[DispatchMember]:
+        return dispatches.dispatch_members(self.db, dispatch_id, scope)
+
+    async def dispatch_deliveries(self, dispatch_id: str) -> list[EventDelivery]:
+        return dispatches.dispatch_deliveries(self.db, dispatch_id)
+
     # --- signature nonces (ReplayProtect) ---------------------------------------------
 
     async def remember_nonce(self, ven_id: str, nonce: str, expires: datetime) -> bool:
@@ -331,6 +353,8 @@ def _apply(db: sqlite3.Connection, batch: Batch) -> list[LogEntry]:
     views.write_views(db, batch)  # first: a stale announcement aborts all
     if batch.event_expect or batch.event_status:
         events.check_expectations(db, batch)
+    if batch.dispatch_expect:
+        dispatches.check_dispatches(db, batch)
     if batch.vens:
         vens.write_vens(db, batch.vens)
     if batch.replace_report_specs_of or batch.report_specs:
@@ -351,6 +375,8 @@ def _apply(db: sqlite3.Connection, batch: Batch) -> list[LogEntry]:
     if batch.opts:
         opts.write_opts(db, batch)
     events.write_events(db, batch)  # after clear_outbox_of: a fresh marker stays
+    if batch.dispatches or batch.dispatch_members:
+        dispatches.write_dispatches(db, batch)
     entries = log.append_log(db, batch.log)
     for ven_id, at in batch.mark_online:
         liveness.mark_online(db, ven_id, at)

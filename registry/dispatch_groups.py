@@ -60,6 +60,12 @@ async def group_candidates(store: Store, scope: Scope, group: str) -> list[Candi
     if view is None:
         raise GroupNotFound(group)
     briefs = await views.members(store, view)
+    off: set[str] = set()  # a brief has no dr_availability: read those without it
+    if "dr_availability" not in view.filters:
+        flt = {**view.filters, "dr_availability": False}
+        off = {b.device_id for b in await store.der_briefs(
+            views.view_query(flt), views.aggregator_scope(owner))}
     return [Candidate(device_id=b.device_id, ven_id=b.ven_id, device_class=b.device_class,
                       max_capacity=b.max_capacity, available_capacity=b.available_capacity,
-                      liveness=b.liveness) for b in briefs]
+                      liveness=b.liveness, dr_availability=b.device_id not in off)
+            for b in briefs]

@@ -191,6 +191,8 @@ def _owned(d: GroupDispatch, scope: Scope) -> None:
 
 async def cancel_dispatch(store: Store, dispatch_id: str, scope: Scope, *, actor: str,
                           now: datetime) -> GroupDispatch:
+    if scope.role == "prosumer":
+        raise EventForbidden("prosumers cannot change group dispatches")
     d = await store.get_dispatch(dispatch_id, scope)
     if d is None:
         raise EventNotFound(f"no dispatch {dispatch_id}")

@@ -20,6 +20,8 @@ from registry.api import (
     event_response,
     events,
     flexcoop,
+    group_status,
+    groups,
     log,
     reports,
     stats,
@@ -40,7 +42,8 @@ PREFIX = "/api"
 PUBLIC = {PREFIX + "/v1/openapi.json", PREFIX + "/docs"}
 VERIFIER = web.AppKey("api.verifier", Verifier)
 # the order of the OpenAPI document
-RESOURCES = (ders, vens, events, event_response, log, stats, views, reports, flexcoop)
+RESOURCES = (ders, vens, events, event_response, log, stats, views, groups, group_status,
+             reports, flexcoop)
 
 
 def operations() -> list[Op]:

@@ -12,7 +12,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from registry.dispatch_groups import GroupNotFound, group_candidates, owner_of
+from registry.dispatch_groups import (
+    GroupNotFound,
+    current_candidates,
+    group_candidates,
+    resolve_group,
+    stored_ref,
+)
 from registry.dispatch_signals import signals_for
 from registry.event_manager import EventConflict, EventError, EventForbidden, EventNotFound
 from registry.events import DrEvent, EventDelivery, EventStatus, EventTargets, OptType
@@ -79,10 +85,12 @@ async def create_dispatch(store: Store, d: GroupDispatch, scope: Scope, *, actor
     if d.end <= now:
         raise EventError("the dispatch would be over before it starts", "slots")
     try:
-        candidates = await group_candidates(store, scope, d.group)
+        group = await resolve_group(store, scope, d.group)
     except GroupNotFound:
         raise EventNotFound(f"no group {d.group}", "group") from None
-    d = d.model_copy(update={"aggregator_id": owner_of(d.group, scope) or scope.aggregator_id,
+    candidates = await group_candidates(store, group)
+    d = d.model_copy(update={"aggregator_id": group.aggregator_id, "group": stored_ref(group),
+                             "group_name": group.name,
                              "rev": 0, "redispatches": 0, "created_by": actor,
                              "created_at": now, "modified_at": now, "cancelled_at": None,
                              "closed": False})
@@ -240,10 +248,8 @@ async def redispatch(store: Store, d: GroupDispatch, now: datetime) -> bool:
         return False
     owner = Scope(role="aggregator", aggregator_id=d.aggregator_id) if d.aggregator_id \
         else SERVICE
-    try:
-        live = {c.device_id: c for c in await group_candidates(store, owner, d.group)}
-    except GroupNotFound:
-        live = {}
+    now_in = await current_candidates(store, d.aggregator_id, d.group)
+    live = {c.device_id: c for c in now_in or []}
     members = await store.dispatch_members(d.dispatch_id, SERVICE)
     shares = {x.ven_id: x for x in await store.dispatch_deliveries(d.dispatch_id)}
     window = d.model_copy(update={"dtstart": max(d.dtstart, now)}) if now < d.end else d
@@ -307,7 +313,7 @@ async def _modify_events(store: Store, d: GroupDispatch, members: list[DispatchM
         new = event.model_copy(update={
             "modification_number": event.modification_number + 1, "modified_at": now,
             "signals": signals_for(d, kw), "targets": targets,
-            "modification_reason": "group re-dispatch"})
+            "modification_reason": "group re-dispatch", "status": event.status_at(now)})
         batch.events.append(new)
         batch.event_expect.append((event_id, event.modification_number))
         share = await store.get_delivery(event_id, ven_id)

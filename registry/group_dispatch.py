@@ -67,7 +67,8 @@ class GroupDispatch(Model):
     """One dispatch of a group, as stored (both adapters persist this model)."""
 
     dispatch_id: str = Field(default_factory=new_id, pattern=DISPATCH_ID)
-    group: str = Field(min_length=1, max_length=256)
+    group: str = Field(min_length=1, max_length=256)  # as sent; stored: the group's id
+    group_name: str | None = Field(None, max_length=256)  # set by the server
     aggregator_id: str | None = None  # the group's owner (a service's dispatch: its owner)
     mode: DispatchMode = DispatchMode.POWER
     program: str = Field("group-dispatch", min_length=1, max_length=256)

@@ -16,7 +16,8 @@ from typing import Any
 import jwt
 import pytest
 
-from registry.models import DeviceClass, LogEntry, Ven, View
+from registry.group_model import Group
+from registry.models import DeviceClass, LogEntry, Ven
 from registry.port import Batch
 from tests.api_support import Api, api_server, der, seed
 from vtn.config import Config
@@ -53,9 +54,11 @@ async def world(config: Config) -> AsyncIterator[World]:
             for d in (foreign, own)
         ]
         await seed(api, vens, [own, foreign], log)
-        await api.served.vtn.store.commit(Batch(views=[
-            View(aggregator_id="A1", name="dhw", filters={"device_class": ["dhwDevice"]}),
-            View(aggregator_id="A2", name="dhw", filters={"device_class": ["dhwDevice"]}),
+        await api.served.vtn.store.commit(Batch(groups=[
+            (Group(aggregator_id="A1", name="dhw", filters={"device_class": ["dhwDevice"]}),
+             None),
+            (Group(aggregator_id="A2", name="dhw", filters={"device_class": ["dhwDevice"]}),
+             None),
         ]))
         yield World(api, {"own": own.device_id, "foreign": foreign.device_id},
                     {"own": "ven-a", "foreign": "ven-b"})

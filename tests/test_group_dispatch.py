@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from registry import dispatch_manager as manager
-from registry import views
+from registry import groups
 from registry.dispatch_status import dispatch_status
 from registry.events import EventStatus, OptSchedule, OptType, OptWindow
 from registry.group_dispatch import (
@@ -60,8 +60,8 @@ async def world(store: Store) -> dict[str, Ven]:
         opt_id="away", ven_id=c.ven_id, aggregator_id="agg1", account_id=c.account_id,
         opt_type=OptType.OUT, opt_reason="vacation",
         windows=[OptWindow(start=NOW, duration_s=86400)])]))
-    await views.save_view(store, "agg1", "g1", {}, None, "test", NOW)
-    await views.save_view(store, "agg2", "g1", {}, None, "test", NOW)
+    await groups.create_group(store, "agg1", "g1", filters={}, actor="test", now=NOW)
+    await groups.create_group(store, "agg2", "g1", filters={}, actor="test", now=NOW)
     return vens
 
 

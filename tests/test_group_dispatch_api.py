@@ -43,7 +43,7 @@ async def world(config: Config) -> AsyncIterator[World]:
         await seed(api, vens, ders)
         w = World(api, {d.device_name: d.device_id for d in ders})
         for claims in (A1, A2):
-            status, doc, _ = await w.send("POST", "/views", {"name": "street", "filters": {}},
+            status, doc, _ = await w.send("POST", "/groups", {"name": "street", "filters": {}},
                                           "aggregator", **claims)
             assert status == 201, doc
         yield w
@@ -159,3 +159,26 @@ async def test_openapi_documents_the_dispatch_routes(world: World) -> None:
     for path in ("/api/v1/dispatches", "/api/v1/dispatches/{dispatch_id}/status",
                  "/api/v1/dispatches/{dispatch_id}/cancel"):
         assert path in spec["paths"], path
+
+
+async def test_groups_are_named_by_id_by_name_or_all(world: World) -> None:
+    status, group, _ = await world.send(
+        "POST", "/groups", {"name": "boilers", "include": [world.ders["a1-boiler"]]},
+        "aggregator", **A1)
+    assert status == 201, group
+    status, doc, _ = await world.send("POST", "/dispatches", body(
+        dispatch_id="by-id", group=group["group_id"]), "aggregator", **A1)
+    assert status == 201, doc
+    assert doc["group"] == group["group_id"] and doc["group_name"] == "boilers"
+    assert doc["summary"] == {"members": 1, "assigned": 1, "vens": 1}
+    status, doc, _ = await world.send("POST", "/dispatches", body(dispatch_id="all",
+                                                                  group="all"),
+                                      "aggregator", **A1)
+    assert status == 201 and doc["summary"]["members"] == 2, doc
+    # another tenant's group id is as unknown as a made-up one
+    status, doc, _ = await world.send("POST", "/dispatches", body(
+        dispatch_id="x", group=group["group_id"]), "aggregator", **A2)
+    assert status == 404, doc
+    status, page, _ = await world.send("GET", f"/dispatches?group={group['group_id']}",
+                                       None, "aggregator", **A1)
+    assert [d["dispatch_id"] for d in page["items"]] == ["by-id"]

@@ -87,7 +87,7 @@ async def test_a_group_delivers_20_kw_with_opt_outs_redispatched(fast: Config) -
 
             await eventually(all_reported)
             await asyncio.sleep(3)  # a baseline of a few one-second reports
-            status, view = await api.call("POST", "/views", {"name": "street", "filters": {}})
+            status, view = await api.call("POST", "/groups", {"name": "street", "filters": {}})
             assert status == 201, view
             name_of = {v.ven_id: v.ven_name for v in await store.list_vens(SERVICE)}
             dispatch_id = pick_dispatch_id([name_of[v] for v in sorted(name_of)])
@@ -116,7 +116,7 @@ async def test_a_group_delivers_20_kw_with_opt_outs_redispatched(fast: Config) -
                     answers[ven_id] = share["opt"]
                 return True
 
-            await eventually(answered, timeout=20)
+            await eventually(answered, timeout=30)
             first = {v: decided(v) for v in event_of}
             assert answers == first  # the registry holds what ven-sim decided
             out = {v for v, a in first.items() if a == OPT_OUT}
@@ -133,7 +133,7 @@ async def test_a_group_delivers_20_kw_with_opt_outs_redispatched(fast: Config) -
                     return got["redispatches"] >= 1 and all(
                         states[v] == "opted_out" for v in out)
 
-                await eventually(check, timeout=20)
+                await eventually(check, timeout=30)
                 return got
 
             doc = await redispatched()
@@ -175,6 +175,8 @@ async def test_a_group_delivers_20_kw_with_opt_outs_redispatched(fast: Config) -
                            for v, e in event_of.items())
 
             await eventually(all_cancelled, timeout=20)
-            assert stats.errors == {} and stats.server_errors == 0
+            # 450 answers an OSB's optIn to a modification the re-dispatch has just replaced
+            # (in flight while the event changed: 2.0b's "old version"); it answers the new
+            assert set(stats.errors) <= {"oadr 450"} and stats.server_errors == 0, stats.errors
     finally:
         await served.stop()

@@ -21,6 +21,8 @@ from registry.api import (
     events,
     flexcoop,
     group_dispatch,
+    group_status,
+    groups,
     log,
     reports,
     stats,
@@ -41,8 +43,8 @@ PREFIX = "/api"
 PUBLIC = {PREFIX + "/v1/openapi.json", PREFIX + "/docs"}
 VERIFIER = web.AppKey("api.verifier", Verifier)
 # the order of the OpenAPI document
-RESOURCES = (ders, vens, events, event_response, log, stats, views, reports, flexcoop,
-             group_dispatch)
+RESOURCES = (ders, vens, events, event_response, log, stats, views, groups, group_status,
+             reports, flexcoop, group_dispatch)
 
 
 def operations() -> list[Op]:

@@ -46,7 +46,7 @@ from registry.group_dispatch import MemberState
 from registry.port.dispatches import DispatchQuery
 
 TITLES = {400: "invalid request", 403: "forbidden", 404: "not found", 409: "conflict"}
-SERVER_OWNED = ("aggregator_id", "rev", "redispatches", "created_by", "created_at",
+SERVER_OWNED = ("aggregator_id", "group_name", "rev", "redispatches", "created_by", "created_at",
                 "modified_at", "cancelled_at", "closed", "status_now")
 
 

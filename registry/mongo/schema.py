@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from registry.mongo.conn import MongoConn
+from registry.mongo.groups import INDEXES as GROUP_INDEXES
 
 # collection -> [(name, keys, options)]; created idempotently by open()/init_indexes()
 INDEXES: dict[str, list[tuple[str, list[tuple[str, Any]], dict[str, Any]]]] = {
@@ -71,7 +72,9 @@ INDEXES: dict[str, list[tuple[str, list[tuple[str, Any]], dict[str, Any]]]] = {
         ("ven_nonce_unique", [("ven_id", 1), ("nonce", 1)], {"unique": True}),
         ("expires_ttl", [("expires_at", 1)], {"expireAfterSeconds": 0}),
     ],
-    "views": [("aggregator_name_unique", [("aggregator_id", 1), ("name", 1)], {"unique": True})],
+    # DER groups (registry.mongo.groups; a store written before groups has views, moved
+    # into der_groups at open)
+    **GROUP_INDEXES,
     "report_subscriptions": [
         ("ven_request_unique", [("ven_id", 1), ("report_request_id", 1)], {"unique": True}),
         ("due", [("state", 1), ("next_due", 1)], {}),

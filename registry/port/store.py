@@ -9,6 +9,7 @@ from registry.port.batch import Batch
 from registry.port.ders import DerStore
 from registry.port.dispatches import DispatchStore
 from registry.port.events import EventStore
+from registry.port.groups import GroupStore
 from registry.port.liveness import LivenessStore
 from registry.port.log import LogStore
 from registry.port.nonces import NonceStore
@@ -27,6 +28,7 @@ class Store(
     LogStore,
     LivenessStore,
     ViewStore,
+    GroupStore,
     EventStore,
     DispatchStore,
     NonceStore,

@@ -292,8 +292,9 @@ async def _modify_events(store: Store, d: GroupDispatch, members: list[DispatchM
     for m in members:
         if m.event_id is not None and m.ven_id in vens:
             by_event.setdefault(m.event_id, []).append(m)
+    current = {e.event_id: e for e in await store.dispatch_events(d.dispatch_id)}
     for event_id, ms in sorted(by_event.items()):
-        event = await store.get_event(event_id, SERVICE)
+        event = current.get(event_id)  # without targets: they are set below
         if event is None or event.status_at(now) in (EventStatus.COMPLETED,
                                                       EventStatus.CANCELLED):
             continue
@@ -304,7 +305,8 @@ async def _modify_events(store: Store, d: GroupDispatch, members: list[DispatchM
                 continue
             batch.events.append(event.model_copy(update={
                 "modification_number": event.modification_number + 1, "modified_at": now,
-                "cancelled_at": now, "status": EventStatus.CANCELLED}))
+                "cancelled_at": now, "status": EventStatus.CANCELLED,
+                "targets": EventTargets(device_ids=[m.device_id for m in ms])}))
             batch.event_expect.append((event_id, event.modification_number))
             batch.distribute_to.append(ven_id)
             continue

@@ -15,10 +15,10 @@ import json
 from pymongo import ReplaceOne
 from pymongo.errors import DuplicateKeyError
 
-from registry.events import EventDelivery
+from registry.events import DrEvent, EventDelivery
 from registry.group_dispatch import DispatchMember, GroupDispatch
 from registry.mongo.conn import Doc, MongoConn, Session
-from registry.mongo.events import delivery_of
+from registry.mongo.events import delivery_of, event_of
 from registry.port import Batch, Conflict, Scope
 from registry.port.dispatches import DispatchQuery, dispatch_visible, event_id_range
 
@@ -81,6 +81,14 @@ async def dispatch_members(c: MongoConn, dispatch_id: str, scope: Scope
         {"dispatch_id": dispatch_id}).sort("device_id", 1).to_list())
     return [DispatchMember.model_validate({k: v for k, v in d.items() if k != "_id"})
             for d in docs]
+
+
+async def dispatch_events(c: MongoConn, dispatch_id: str) -> list[DrEvent]:
+    low, high = event_id_range(dispatch_id)
+    docs = await c.retry(lambda: c.col("events").find(
+        {"_id": {"$gte": low, "$lt": high}}, {"targets": 0, "tenants": 0}).sort("_id", 1)
+        .to_list())
+    return [event_of(d) for d in docs]
 
 
 async def dispatch_deliveries(c: MongoConn, dispatch_id: str) -> list[EventDelivery]:

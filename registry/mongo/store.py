@@ -353,6 +353,9 @@ class MongoStore:
                                ) -> list[DispatchMember]:
         return await dispatches.dispatch_members(self.conn, dispatch_id, scope)
 
+    async def dispatch_events(self, dispatch_id: str) -> list[DrEvent]:
+        return await dispatches.dispatch_events(self.conn, dispatch_id)
+
     async def dispatch_deliveries(self, dispatch_id: str) -> list[EventDelivery]:
         return await dispatches.dispatch_deliveries(self.conn, dispatch_id)
 

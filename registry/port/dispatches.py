@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from registry.events import EventDelivery
+from registry.events import DrEvent, EventDelivery
 from registry.group_dispatch import DispatchMember, GroupDispatch
 from registry.port.scope import Scope
 
@@ -58,6 +58,12 @@ class DispatchStore(Protocol):
     async def dispatch_members(self, dispatch_id: str, scope: Scope
                                ) -> list[DispatchMember]:
         """The members of a dispatch visible in the scope, in device_id order."""
+        ...
+
+    async def dispatch_events(self, dispatch_id: str) -> list[DrEvent]:
+        """The dispatch's events (``<dispatch_id>.<n>``) in event_id order, without their
+        targets (``EventTargets()``, as ``events_for_ven`` reads them): one range read
+        for the re-dispatch job. Service scope."""
         ...
 
     async def dispatch_deliveries(self, dispatch_id: str) -> list[EventDelivery]:

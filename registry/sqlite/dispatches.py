@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from registry.events import EventDelivery
+from registry.events import DrEvent, EventDelivery
 from registry.group_dispatch import DispatchMember, GroupDispatch
 from registry.port import Batch, Conflict, Scope
 from registry.port.dispatches import DispatchQuery, dispatch_visible, event_id_range
-from registry.sqlite.events import DELIVERY_COLUMNS, delivery_of
+from registry.sqlite.events import DELIVERY_COLUMNS, delivery_of, event_of
 
 
 def _dispatch_of(doc: str) -> GroupDispatch:
@@ -68,6 +68,13 @@ def dispatch_members(db: sqlite3.Connection, dispatch_id: str, scope: Scope
     rows = db.execute("SELECT doc FROM group_dispatch_members WHERE dispatch_id=? "
                       "ORDER BY device_id", (dispatch_id,)).fetchall()
     return [DispatchMember.model_validate_json(r[0]) for r in rows]
+
+
+def dispatch_events(db: sqlite3.Connection, dispatch_id: str) -> list[DrEvent]:
+    low, high = event_id_range(dispatch_id)
+    rows = db.execute("SELECT doc, status FROM events WHERE event_id>=? AND event_id<? "
+                      "ORDER BY event_id", (low, high)).fetchall()
+    return [event_of(r) for r in rows]
 
 
 def dispatch_deliveries(db: sqlite3.Connection, dispatch_id: str) -> list[EventDelivery]:

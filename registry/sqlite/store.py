@@ -345,6 +345,9 @@ class SqliteStore:
                                ) -> list[DispatchMember]:
         return dispatches.dispatch_members(self.db, dispatch_id, scope)
 
+    async def dispatch_events(self, dispatch_id: str) -> list[DrEvent]:
+        return dispatches.dispatch_events(self.db, dispatch_id)
+
     async def dispatch_deliveries(self, dispatch_id: str) -> list[EventDelivery]:
         return dispatches.dispatch_deliveries(self.db, dispatch_id)
 

@@ -140,3 +140,16 @@ async def test_a_stale_event_expectation_writes_no_dispatch(store: Store) -> Non
             events=[event("gd-x.0")], event_expect=[("gd-x.0", None)]))
     assert await store.get_dispatch("gd-x", SERVICE) is None
     assert await store.dispatch_members("gd-x", SERVICE) == []
+
+
+async def test_events_of_a_dispatch_in_one_range_without_targets(store: Store) -> None:
+    await world(store)
+    for event_id, dev in (("gd-1.0", "d00"), ("gd-1.1", "d04"), ("gd-10.0", "d01")):
+        await create(store, event(event_id, targets=EventTargets(device_ids=[dev])), SERVICE)
+    got = await store.dispatch_events("gd-1")
+    assert [e.event_id for e in got] == ["gd-1.0", "gd-1.1"]
+    assert all(e.targets == EventTargets() for e in got)  # the poll path's light read
+    full = await store.get_event("gd-1.0", SERVICE)
+    assert full is not None and full.targets.device_ids == ["d00"]
+    assert got[0].model_copy(update={"targets": full.targets}) == full
+    assert await store.dispatch_events("gd-2") == []

@@ -23,7 +23,7 @@ from registry.port.log import LogStore
 from registry.port.nonces import NonceStore
 from registry.port.outbox import OutboxStore
 from registry.port.reports import ReportStore
-from registry.port.scope import SERVICE, Scope, views_in_scope
+from registry.port.scope import SERVICE, Scope
 from registry.port.store import Store
 from registry.port.transfer import TransferStore
 from registry.port.vens import PollState, VenStore
@@ -60,5 +60,4 @@ __all__ = [
     "liveness_entry",
     "may_see",
     "owner_scope",
-    "views_in_scope",
 ]

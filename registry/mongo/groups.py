@@ -22,7 +22,16 @@ from registry.mongo.discovery import compile_filter, distance_of, within
 from registry.mongo.docs import der_of
 from registry.mongo.opts import opted_out
 from registry.mongo.scope import and_, scope_filter
-from registry.port import SERVICE, Batch, Conflict, Scope, groups_in_scope, may_see, owner_scope
+from registry.port import (
+    SERVICE,
+    Batch,
+    Conflict,
+    NameTaken,
+    Scope,
+    groups_in_scope,
+    may_see,
+    owner_scope,
+)
 
 INDEXES = {
     "der_groups": [("owner_name_unique", [("owner", 1), ("name", 1)], {"unique": True})],
@@ -192,8 +201,12 @@ async def write_groups(c: MongoConn, batch: Batch, s: Session) -> None:
                 continue
             res = await c.do(s, lambda d=doc, e=expected: col.replace_one(
                 {"_id": d["_id"], "version": e}, d, session=s))
-        except DuplicateKeyError as exc:
-            raise Conflict(f"a group named {group.name!r} exists") from exc
+        except (DuplicateKeyError, Conflict) as exc:  # E11000 (retry() makes it a Conflict):
+            # the id (a re-run create) or the name is taken
+            if expected is None and await c.retry(lambda d=doc: c.col("der_groups").find_one(
+                    {"_id": d["_id"]}, {"_id": 1})):
+                raise Conflict(f"group {group.group_id} exists") from exc
+            raise NameTaken(f"a group named {group.name!r} exists") from exc
         if res.matched_count != 1:
             raise Conflict(f"group {group.group_id} changed meanwhile")
     members = c.col("der_group_members")

@@ -17,7 +17,13 @@ from registry.port.batch import ANY, Batch, DerStatusUpdate, TelemetryBucket
 from registry.port.ders import DerQuery, DerRef, DerStore
 from registry.port.errors import Conflict, StoreError, StoreUnavailable
 from registry.port.events import EventQuery, EventStore, OptAnswer
-from registry.port.groups import GroupStore, groups_in_scope, may_see, owner_scope
+from registry.port.groups import (
+    GroupStore,
+    NameTaken,
+    groups_in_scope,
+    may_see,
+    owner_scope,
+)
 from registry.port.liveness import LivenessStore, liveness_entry
 from registry.port.log import LogStore
 from registry.port.nonces import NonceStore
@@ -42,6 +48,7 @@ __all__ = [
     "EventQuery",
     "EventStore",
     "GroupStore",
+    "NameTaken",
     "LivenessStore",
     "LogStore",
     "NonceStore",

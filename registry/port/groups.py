@@ -6,7 +6,12 @@ from typing import Protocol
 
 from registry.discovery import DerBrief
 from registry.group_model import Group, GroupMember, MemberKind
+from registry.port.errors import Conflict
 from registry.port.scope import Scope
+
+
+class NameTaken(Conflict):
+    """The owner has another group of that name (the rest of the commit is not applied)."""
 
 
 def groups_in_scope(scope: Scope, aggregator_id: str | None) -> tuple[bool, str | None]:

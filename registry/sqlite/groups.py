@@ -10,7 +10,16 @@ from typing import Any
 
 from registry.discovery import DerBrief, DiscoveryQuery
 from registry.group_model import Group, GroupMember, MemberKind, group_of_view
-from registry.port import SERVICE, Batch, Conflict, Scope, groups_in_scope, may_see, owner_scope
+from registry.port import (
+    SERVICE,
+    Batch,
+    Conflict,
+    NameTaken,
+    Scope,
+    groups_in_scope,
+    may_see,
+    owner_scope,
+)
 from registry.sqlite.discovery import BRIEF_COLUMNS, compile_where
 from registry.sqlite.scope import scope_where
 
@@ -154,7 +163,7 @@ def write_groups(db: sqlite3.Connection, batch: Batch) -> None:
         clash = db.execute("SELECT group_id FROM der_groups WHERE owner=? AND name=?",
                            (group.owner, group.name)).fetchone()
         if clash is not None and clash[0] != group.group_id:
-            raise Conflict(f"a group named {group.name!r} exists")
+            raise NameTaken(f"a group named {group.name!r} exists")
         db.execute(
             "INSERT INTO der_groups VALUES (?, ?, ?, ?, ?) ON CONFLICT(group_id) DO UPDATE "
             "SET owner=excluded.owner, name=excluded.name, version=excluded.version, "

@@ -11,7 +11,7 @@ import sqlite3
 import pytest
 
 from registry.group_model import Group, MemberKind, migrated_group_id
-from registry.port import SERVICE, Batch, Conflict, Scope, Store
+from registry.port import SERVICE, Batch, Conflict, NameTaken, Scope, Store
 from tests.store.support import T0, Opener, der, seed, ven
 
 A1 = Scope("aggregator", aggregator_id="A1")
@@ -60,7 +60,7 @@ async def test_records_are_scoped_versioned_and_unique_per_owner(store: Store) -
     assert await store.group_named("A2", "evs", A1) is None
     assert await store.group_named(None, "fleet", SERVICE) == mine
     # a second group of the same name, or a stale version, writes nothing
-    with pytest.raises(Conflict):
+    with pytest.raises(NameTaken):
         await store.commit(Batch(groups=[(Group(aggregator_id="A1", name="evs"), None)]))
     newer = a.model_copy(update={"version": 2, "description": "v2"})
     await store.commit(Batch(groups=[(newer, 1)]))
@@ -68,7 +68,7 @@ async def test_records_are_scoped_versioned_and_unique_per_owner(store: Store) -
         await store.commit(Batch(groups=[(a.model_copy(update={"version": 2}), 1)]))
     renamed = newer.model_copy(update={"version": 3, "name": "evs"})
     await store.commit(Batch(groups=[(renamed, 2)]))
-    with pytest.raises(Conflict):  # rename onto a taken name
+    with pytest.raises(NameTaken):  # rename onto a taken name
         await store.commit(Batch(groups=[(mine.model_copy(update={"version": 2,
                                                                  "name": "fleet2"}), 1),
                                          (Group(name="fleet2"), None)]))

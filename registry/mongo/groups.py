@@ -37,6 +37,9 @@ INDEXES = {
     "der_groups": [("owner_name_unique", [("owner", 1), ("name", 1)], {"unique": True})],
     "der_group_members": [("group_kind", [("group_id", 1), ("kind", 1), ("device_id", 1)], {})],
 }
+# member pages of a tenant's group walk its DERs in device_id (= _id) order
+# (registry.mongo.schema adds this to the ders indexes)
+DER_INDEXES = [("aggregator_device", [("aggregator_id", 1), ("device_id", 1)], {})]
 _MEMBER_FIELDS = {f: 1 for f in (
     "device_id", "ven_id", "resource_id", "aggregator_id", "device_type", "device_class",
     "liveness", "availability", "dr_availability", "max_capacity", "available_capacity",
@@ -127,7 +130,7 @@ async def member_filter(c: MongoConn, group: Group, scope: Scope, after: str | N
     if exclude:
         parts.append({"_id": {"$nin": exclude}})
     if after:
-        parts.append({"_id": {"$gt": after}})
+        parts.append({"device_id": {"$gt": after}})
     return and_(parts) or {}, query
 
 
@@ -139,7 +142,7 @@ async def group_page(c: MongoConn, group: Group, scope: Scope, after: str | None
     if near is not None:
         include = set(await group_static(c, group.group_id, MemberKind.INCLUDE, after, None))
     out: list[GroupMember] = []
-    cursor = c.col("ders").find(flt, _MEMBER_FIELDS).sort("_id", 1)
+    cursor = c.col("ders").find(flt, _MEMBER_FIELDS).sort("device_id", 1)
     if near is None:
         cursor = cursor.limit(limit)
     try:
@@ -165,7 +168,7 @@ async def group_briefs(c: MongoConn, group: Group, scope: Scope) -> list[DerBrie
     include = set(await group_static(c, group.group_id, MemberKind.INCLUDE, None, None)
                   ) if near is not None else set()
     out: list[DerBrief] = []
-    cursor = c.col("ders").find(flt).sort("_id", 1).batch_size(1000)
+    cursor = c.col("ders").find(flt).sort("device_id", 1).batch_size(1000)
     try:
         async for d in cursor:
             if near is not None and d["_id"] not in include and not within(

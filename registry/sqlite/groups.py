@@ -39,12 +39,16 @@ CREATE TABLE IF NOT EXISTS der_group_members (
     PRIMARY KEY (group_id, device_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS der_group_members_kind ON der_group_members(group_id, kind, device_id);
+-- member pages of a tenant's group walk its DERs in device_id order: no sort per page
+CREATE INDEX IF NOT EXISTS ders_aggregator_device ON ders(aggregator_id, device_id);
 """
 
 _MEMBER_COLUMNS = (
     "device_id, ven_id, resource_id, aggregator_id, device_type, device_class, liveness, "
     "availability, dr_availability, max_capacity, available_capacity"
 )
+
+_QUALIFIED = ", ".join(f"ders.{c.strip()}" for c in _MEMBER_COLUMNS.split(","))
 
 
 def migrate_views(db: sqlite3.Connection) -> int:
@@ -120,10 +124,19 @@ def member_where(group: Group, scope: Scope) -> tuple[str, list[Any]]:
 
 def group_page(db: sqlite3.Connection, group: Group, scope: Scope, after: str | None,
                limit: int) -> list[GroupMember]:
-    where, params = member_where(group, scope)
-    rows = db.execute(
-        f"SELECT {_MEMBER_COLUMNS} FROM ders WHERE {where} AND ders.device_id>? "
-        "ORDER BY ders.device_id LIMIT ?", (*params, after or "", limit))
+    if group.filters is None:  # static: walk the includes, not the tenant's DERs
+        own, own_params = scope_where(owner_scope(group))
+        mine, my_params = scope_where(scope)
+        rows = db.execute(
+            f"SELECT {_QUALIFIED} FROM der_group_members m JOIN ders ON "
+            "ders.device_id=m.device_id WHERE m.group_id=? AND m.kind='include' AND "
+            f"m.device_id>? AND ({own}) AND ({mine}) ORDER BY m.device_id LIMIT ?",
+            (group.group_id, after or "", *own_params, *my_params, limit))
+    else:
+        where, params = member_where(group, scope)
+        rows = db.execute(
+            f"SELECT {_MEMBER_COLUMNS} FROM ders WHERE {where} AND ders.device_id>? "
+            "ORDER BY ders.device_id LIMIT ?", (*params, after or "", limit))
     return [GroupMember(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), bool(r[8]),
                         r[9], r[10]) for r in rows]
 

@@ -16,7 +16,15 @@ from pymongo import DeleteOne, ReplaceOne
 from pymongo.errors import DuplicateKeyError
 
 from registry.discovery import DerBrief, DiscoveryQuery
-from registry.group_model import Group, GroupMember, MemberKind, StaticMember, group_of_view
+from registry.group_model import (
+    Group,
+    GroupMember,
+    MemberKind,
+    StaticMember,
+    TallyRow,
+    group_of_view,
+    tally,
+)
 from registry.mongo.conn import Doc, MongoConn, Session
 from registry.mongo.discovery import compile_filter, distance_of, within
 from registry.mongo.docs import der_of
@@ -160,6 +168,19 @@ async def group_page(c: MongoConn, group: Group, scope: Scope, after: str | None
     finally:
         await cursor.close()
     return out
+
+
+async def group_tally(c: MongoConn, group: Group, scope: Scope, in_event: set[str],
+                      opted_vens: set[str], opted_devices: set[str]) -> list[TallyRow]:
+    """One pass over the member pages in Python (nx-27017 has no $group to rely on)."""
+    rows: list[GroupMember] = []
+    after = None
+    while True:
+        page = await group_page(c, group, scope, after, 5000)
+        rows += page
+        if len(page) < 5000:
+            return tally(rows, in_event, opted_vens, opted_devices)
+        after = page[-1].device_id
 
 
 async def group_briefs(c: MongoConn, group: Group, scope: Scope) -> list[DerBrief]:

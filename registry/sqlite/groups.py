@@ -9,7 +9,7 @@ import sqlite3
 from typing import Any
 
 from registry.discovery import DerBrief, DiscoveryQuery
-from registry.group_model import Group, GroupMember, MemberKind, group_of_view
+from registry.group_model import Group, GroupMember, MemberKind, TallyRow, group_of_view
 from registry.port import (
     SERVICE,
     Batch,
@@ -122,23 +122,44 @@ def member_where(group: Group, scope: Scope) -> tuple[str, list[Any]]:
     return text, [*own_params, *my_params, *dyn_params, group.group_id, group.group_id]
 
 
-def group_page(db: sqlite3.Connection, group: Group, scope: Scope, after: str | None,
-               limit: int) -> list[GroupMember]:
-    if group.filters is None:  # static: walk the includes, not the tenant's DERs
+def _source(group: Group, scope: Scope) -> tuple[str, list[Any]]:
+    """``FROM ... WHERE ...`` of the members: a static group walks its includes, any
+    other its owner's DERs (in device_id order on the ders_aggregator_device index)."""
+    if group.filters is None:
         own, own_params = scope_where(owner_scope(group))
         mine, my_params = scope_where(scope)
-        rows = db.execute(
-            f"SELECT {_QUALIFIED} FROM der_group_members m JOIN ders ON "
-            "ders.device_id=m.device_id WHERE m.group_id=? AND m.kind='include' AND "
-            f"m.device_id>? AND ({own}) AND ({mine}) ORDER BY m.device_id LIMIT ?",
-            (group.group_id, after or "", *own_params, *my_params, limit))
-    else:
-        where, params = member_where(group, scope)
-        rows = db.execute(
-            f"SELECT {_MEMBER_COLUMNS} FROM ders WHERE {where} AND ders.device_id>? "
-            "ORDER BY ders.device_id LIMIT ?", (*params, after or "", limit))
+        return (
+            "FROM der_group_members m JOIN ders ON ders.device_id=m.device_id "
+            f"WHERE m.group_id=? AND m.kind='include' AND ({own}) AND ({mine})",
+            [group.group_id, *own_params, *my_params])
+    where, params = member_where(group, scope)
+    return f"FROM ders WHERE {where}", params
+
+
+def group_page(db: sqlite3.Connection, group: Group, scope: Scope, after: str | None,
+               limit: int) -> list[GroupMember]:
+    source, params = _source(group, scope)
+    rows = db.execute(
+        f"SELECT {_QUALIFIED} {source} AND ders.device_id>? ORDER BY ders.device_id LIMIT ?",
+        (*params, after or "", limit))
     return [GroupMember(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), bool(r[8]),
                         r[9], r[10]) for r in rows]
+
+
+def group_tally(db: sqlite3.Connection, group: Group, scope: Scope, in_event: set[str],
+                opted_vens: set[str], opted_devices: set[str]) -> list[TallyRow]:
+    source, params = _source(group, scope)
+    ids = "(SELECT value FROM json_each(?))"
+    rows = db.execute(
+        "SELECT ders.device_type, ders.device_class, ders.liveness, "
+        "ders.availability AND ders.dr_availability, count(*), total(ders.max_capacity), "
+        f"total(ders.available_capacity), total(ders.device_id IN {ids}), "
+        f"total(ders.ven_id IN {ids} OR ders.device_id IN {ids}) "
+        f"{source} GROUP BY 1, 2, 3, 4",
+        (json.dumps(sorted(in_event)), json.dumps(sorted(opted_vens)),
+         json.dumps(sorted(opted_devices)), *params))
+    return [TallyRow(r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6], int(r[7]), int(r[8]))
+            for r in rows]
 
 
 def group_briefs(db: sqlite3.Connection, group: Group, scope: Scope) -> list[DerBrief]:

@@ -100,3 +100,36 @@ class GroupMember:
     dr_availability: bool
     max_capacity: float | None
     available_capacity: float | None
+
+
+@dataclass(slots=True)
+class TallyRow:
+    """Members of one (device_type, device_class, liveness, DR-available) combination:
+    how many, Σ capacities (W), how many are in an active event, how many opted out."""
+
+    device_type: str
+    device_class: str
+    liveness: str
+    dr_available: bool
+    members: int
+    max_capacity_w: float
+    available_capacity_w: float
+    in_event: int
+    opted_out: int
+
+
+def tally(members: list[GroupMember], in_event: set[str], opted_vens: set[str],
+          opted_devices: set[str]) -> list[TallyRow]:
+    """:class:`TallyRow` s of member rows (an adapter without a GROUP BY uses this)."""
+    rows: dict[tuple[str, str, str, bool], TallyRow] = {}
+    for m in members:
+        key = (m.device_type, m.device_class, m.liveness, m.availability and m.dr_availability)
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = TallyRow(*key, 0, 0.0, 0.0, 0, 0)
+        row.members += 1
+        row.max_capacity_w += m.max_capacity or 0.0
+        row.available_capacity_w += m.available_capacity or 0.0
+        row.in_event += m.device_id in in_event
+        row.opted_out += m.ven_id in opted_vens or m.device_id in opted_devices
+    return list(rows.values())

@@ -1,10 +1,12 @@
 """Status roll-up and flexibility forecast of a DER group (docs/der-groups.md).
 
-Both are one measured full pass over the members (``registry.groups.iter_members``,
-pages of 5000 narrow rows) plus a few small reads: the events active (or scheduled) and
-their deliveries, and the optOut schedules in force. At 100k members the pass is what
-bench/groups_bench.py measures; nothing is kept per DER, so status changes cost the
-write path nothing (no counters to update on every report).
+Both are one measured full pass over the members plus a few small reads: the events
+active (or scheduled) and their deliveries, and the optOut schedules in force. The
+roll-up's pass runs in the store (``Store.group_tally``: one GROUP BY on SQLite, a scan
+of narrow member rows on MongoDB); the forecast reads the member rows
+(``registry.groups.iter_members``). bench/groups_bench.py measures both at 100k members;
+nothing is kept per DER, so status changes cost the write path nothing (no counters to
+update on every report).
 
 Roll-up: member count, online/stale/offline, DR-available, members in an active event,
 members opted out now, Σ max and Σ available capacity in total, per device type and per
@@ -27,8 +29,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from registry.events import DrEvent, EventStatus, OptType
-from registry.group_model import Group, GroupMember
-from registry.groups import iter_members
+from registry.group_model import Group, TallyRow
+from registry.groups import iter_members, valid
 from registry.models import DeviceClass, DeviceType
 from registry.port import Scope, Store, owner_scope
 
@@ -44,11 +46,11 @@ class Tally:
     max_capacity_w: float = 0.0
     available_capacity_w: float = 0.0
 
-    def add(self, m: GroupMember) -> None:
-        self.members += 1
-        self.online += m.liveness == ONLINE
-        self.max_capacity_w += m.max_capacity or 0.0
-        self.available_capacity_w += m.available_capacity or 0.0
+    def add(self, row: TallyRow) -> None:
+        self.members += row.members
+        self.online += row.members if row.liveness == ONLINE else 0
+        self.max_capacity_w += row.max_capacity_w
+        self.available_capacity_w += row.available_capacity_w
 
 
 @dataclass(slots=True)
@@ -123,19 +125,25 @@ async def _opted_out(store: Store, group: Group, at: datetime) -> tuple[set[str]
 async def rollup(store: Store, group: Group, scope: Scope, now: datetime) -> Rollup:
     """The group's status now, as the caller in ``scope`` may see it."""
     out = Rollup(group.group_id, group.name, group.aggregator_id, now)
+    if not valid(group):
+        return out
     spans = await _event_spans(store, group, now, now + timedelta(microseconds=1))
     in_event = set().union(*(s[2] for s in spans)) if spans else set()
     out_vens, out_devices = await _opted_out(store, group, now)
-    async for page in iter_members(store, scope, group):
-        for m in page:
-            out.members += 1
-            out.liveness[m.liveness] = out.liveness.get(m.liveness, 0) + 1
-            out.dr_available += m.availability and m.dr_availability
-            out.in_active_event += m.device_id in in_event
-            out.opted_out_now += m.ven_id in out_vens or m.device_id in out_devices
-            out.total.add(m)
-            out.by_type.setdefault(m.device_type, Tally()).add(m)
-            out.by_class.setdefault(m.device_class, Tally()).add(m)
+    rows = await store.group_tally(group, scope, in_event, out_vens, out_devices)
+    for row in sorted(rows, key=lambda r: (r.device_type, r.device_class, r.liveness,
+                                           r.dr_available)):
+        out.members += row.members
+        out.liveness[row.liveness] = out.liveness.get(row.liveness, 0) + row.members
+        out.dr_available += row.members if row.dr_available else 0
+        out.in_active_event += row.in_event
+        out.opted_out_now += row.opted_out
+        out.total.add(row)
+        out.by_type.setdefault(row.device_type, Tally()).add(row)
+        out.by_class.setdefault(row.device_class, Tally()).add(row)
+    for tally_ in (out.total, *out.by_type.values(), *out.by_class.values()):
+        tally_.max_capacity_w = round(tally_.max_capacity_w, 3)
+        tally_.available_capacity_w = round(tally_.available_capacity_w, 3)
     return out
 
 

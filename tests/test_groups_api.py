@@ -147,6 +147,11 @@ async def test_scope_and_bad_input(api: Api) -> None:
     assert status == 409
     status, problem, _ = await call(api, "DELETE", "/groups/all")
     assert status == 409
+    status, other, _ = await call(api, "POST", "/groups", {"name": "u", "filters": {}},
+                                  aggregator_id="A2")
+    status, problem, _ = await call(api, "PATCH", f"/groups/{other['group_id']}",
+                                    {"name": "t"}, aggregator_id="A2")
+    assert status == 409, problem  # the name is taken: not a stale version
     status, problem, _ = await call(api, "GET", "/groups/all/forecast?horizon_h=200")
     assert status == 400
     # a service sees both tenants' groups and creates its own

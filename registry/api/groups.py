@@ -35,7 +35,7 @@ from registry.api.group_access import (
 from registry.api.models import FieldError
 from registry.api.openapi import Op
 from registry.group_model import GROUP_NAME_PATTERN, MAX_STATIC_MEMBERS, Group
-from registry.port import Conflict
+from registry.port import Conflict, NameTaken
 
 _IDS = Field(default_factory=list, max_length=MAX_STATIC_MEMBERS)
 
@@ -174,6 +174,8 @@ async def patch_group(request: web.Request) -> web.Response:
         raise _group_errors(exc, "filters.") from exc
     except groups.ReservedName as exc:
         raise invalid("name", str(exc)) from exc
+    except NameTaken as exc:
+        raise ApiError(409, "conflict", str(exc)) from exc
     except Conflict as exc:
         raise ApiError(412, "precondition failed", str(exc)) from exc
     return json_response(new.model_dump(mode="json"), headers={"ETag": etag(new)})

@@ -16,18 +16,38 @@ from pymongo import DeleteOne, ReplaceOne
 from pymongo.errors import DuplicateKeyError
 
 from registry.discovery import DerBrief, DiscoveryQuery
-from registry.group_model import Group, GroupMember, MemberKind, StaticMember, group_of_view
+from registry.group_model import (
+    Group,
+    GroupMember,
+    MemberKind,
+    StaticMember,
+    TallyRow,
+    group_of_view,
+    tally,
+)
 from registry.mongo.conn import Doc, MongoConn, Session
 from registry.mongo.discovery import compile_filter, distance_of, within
 from registry.mongo.docs import der_of
 from registry.mongo.opts import opted_out
 from registry.mongo.scope import and_, scope_filter
-from registry.port import SERVICE, Batch, Conflict, Scope, groups_in_scope, may_see, owner_scope
+from registry.port import (
+    SERVICE,
+    Batch,
+    Conflict,
+    NameTaken,
+    Scope,
+    groups_in_scope,
+    may_see,
+    owner_scope,
+)
 
 INDEXES = {
     "der_groups": [("owner_name_unique", [("owner", 1), ("name", 1)], {"unique": True})],
     "der_group_members": [("group_kind", [("group_id", 1), ("kind", 1), ("device_id", 1)], {})],
 }
+# member pages of a tenant's group walk its DERs in device_id (= _id) order
+# (registry.mongo.schema adds this to the ders indexes)
+DER_INDEXES = [("aggregator_device", [("aggregator_id", 1), ("device_id", 1)], {})]
 _MEMBER_FIELDS = {f: 1 for f in (
     "device_id", "ven_id", "resource_id", "aggregator_id", "device_type", "device_class",
     "liveness", "availability", "dr_availability", "max_capacity", "available_capacity",
@@ -118,7 +138,7 @@ async def member_filter(c: MongoConn, group: Group, scope: Scope, after: str | N
     if exclude:
         parts.append({"_id": {"$nin": exclude}})
     if after:
-        parts.append({"_id": {"$gt": after}})
+        parts.append({"device_id": {"$gt": after}})
     return and_(parts) or {}, query
 
 
@@ -130,7 +150,7 @@ async def group_page(c: MongoConn, group: Group, scope: Scope, after: str | None
     if near is not None:
         include = set(await group_static(c, group.group_id, MemberKind.INCLUDE, after, None))
     out: list[GroupMember] = []
-    cursor = c.col("ders").find(flt, _MEMBER_FIELDS).sort("_id", 1)
+    cursor = c.col("ders").find(flt, _MEMBER_FIELDS).sort("device_id", 1)
     if near is None:
         cursor = cursor.limit(limit)
     try:
@@ -150,13 +170,26 @@ async def group_page(c: MongoConn, group: Group, scope: Scope, after: str | None
     return out
 
 
+async def group_tally(c: MongoConn, group: Group, scope: Scope, in_event: set[str],
+                      opted_vens: set[str], opted_devices: set[str]) -> list[TallyRow]:
+    """One pass over the member pages in Python (nx-27017 has no $group to rely on)."""
+    rows: list[GroupMember] = []
+    after = None
+    while True:
+        page = await group_page(c, group, scope, after, 5000)
+        rows += page
+        if len(page) < 5000:
+            return tally(rows, in_event, opted_vens, opted_devices)
+        after = page[-1].device_id
+
+
 async def group_briefs(c: MongoConn, group: Group, scope: Scope) -> list[DerBrief]:
     flt, query = await member_filter(c, group, scope, None)
     near = query.near if query is not None and query.near is not None else None
     include = set(await group_static(c, group.group_id, MemberKind.INCLUDE, None, None)
                   ) if near is not None else set()
     out: list[DerBrief] = []
-    cursor = c.col("ders").find(flt).sort("_id", 1).batch_size(1000)
+    cursor = c.col("ders").find(flt).sort("device_id", 1).batch_size(1000)
     try:
         async for d in cursor:
             if near is not None and d["_id"] not in include and not within(
@@ -192,8 +225,12 @@ async def write_groups(c: MongoConn, batch: Batch, s: Session) -> None:
                 continue
             res = await c.do(s, lambda d=doc, e=expected: col.replace_one(
                 {"_id": d["_id"], "version": e}, d, session=s))
-        except DuplicateKeyError as exc:
-            raise Conflict(f"a group named {group.name!r} exists") from exc
+        except (DuplicateKeyError, Conflict) as exc:  # E11000 (retry() makes it a Conflict):
+            # the id (a re-run create) or the name is taken
+            if expected is None and await c.retry(lambda d=doc: c.col("der_groups").find_one(
+                    {"_id": d["_id"]}, {"_id": 1})):
+                raise Conflict(f"group {group.group_id} exists") from exc
+            raise NameTaken(f"a group named {group.name!r} exists") from exc
         if res.matched_count != 1:
             raise Conflict(f"group {group.group_id} changed meanwhile")
     members = c.col("der_group_members")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from registry.mongo.conn import MongoConn
+from registry.mongo.groups import DER_INDEXES as GROUP_DER_INDEXES
 from registry.mongo.groups import INDEXES as GROUP_INDEXES
 
 # collection -> [(name, keys, options)]; created idempotently by open()/init_indexes()
@@ -21,6 +22,7 @@ INDEXES: dict[str, list[tuple[str, list[tuple[str, Any]], dict[str, Any]]]] = {
         ("role", [("role", 1)], {}),
     ],
     "ders": [
+        *GROUP_DER_INDEXES,
         ("ven_resource_unique", [("ven_id", 1), ("resource_id", 1)], {"unique": True}),
         ("device_id_unique", [("device_id", 1)], {"unique": True}),
         ("aggregator_id", [("aggregator_id", 1), ("device_class", 1)], {}),

@@ -43,7 +43,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from registry.discovery import DerBrief, DerPatch, DerStats, DiscoveryQuery, LogQuery, Page
 from registry.events import DrEvent, EventDelivery, EventTargets, OptSchedule, OptType
 from registry.group_dispatch import DispatchMember, GroupDispatch
-from registry.group_model import Group, GroupMember, MemberKind
+from registry.group_model import Group, GroupMember, MemberKind, TallyRow
 from registry.models import (
     Der,
     LivenessChange,
@@ -330,6 +330,11 @@ class MongoStore:
     async def group_page(self, group: Group, scope: Scope, after: str | None = None,
                          limit: int = 1000) -> list[GroupMember]:
         return await groups.group_page(self.conn, group, scope, after, limit)
+
+    async def group_tally(self, group: Group, scope: Scope, in_event: set[str],
+                          opted_vens: set[str], opted_devices: set[str]) -> list[TallyRow]:
+        return await groups.group_tally(self.conn, group, scope, in_event, opted_vens,
+                                  opted_devices)
 
     async def group_briefs(self, group: Group, scope: Scope) -> list[DerBrief]:
         return await groups.group_briefs(self.conn, group, scope)

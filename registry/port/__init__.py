@@ -17,13 +17,19 @@ from registry.port.batch import ANY, Batch, DerStatusUpdate, TelemetryBucket
 from registry.port.ders import DerQuery, DerRef, DerStore
 from registry.port.errors import Conflict, StoreError, StoreUnavailable
 from registry.port.events import EventQuery, EventStore, OptAnswer
-from registry.port.groups import GroupStore, groups_in_scope, may_see, owner_scope
+from registry.port.groups import (
+    GroupStore,
+    NameTaken,
+    groups_in_scope,
+    may_see,
+    owner_scope,
+)
 from registry.port.liveness import LivenessStore, liveness_entry
 from registry.port.log import LogStore
 from registry.port.nonces import NonceStore
 from registry.port.outbox import OutboxStore
 from registry.port.reports import ReportStore
-from registry.port.scope import SERVICE, Scope, views_in_scope
+from registry.port.scope import SERVICE, Scope
 from registry.port.store import Store
 from registry.port.transfer import TransferStore
 from registry.port.vens import PollState, VenStore
@@ -42,6 +48,7 @@ __all__ = [
     "EventQuery",
     "EventStore",
     "GroupStore",
+    "NameTaken",
     "LivenessStore",
     "LogStore",
     "NonceStore",
@@ -60,5 +67,4 @@ __all__ = [
     "liveness_entry",
     "may_see",
     "owner_scope",
-    "views_in_scope",
 ]

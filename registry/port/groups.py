@@ -5,8 +5,13 @@ from __future__ import annotations
 from typing import Protocol
 
 from registry.discovery import DerBrief
-from registry.group_model import Group, GroupMember, MemberKind
+from registry.group_model import Group, GroupMember, MemberKind, TallyRow
+from registry.port.errors import Conflict
 from registry.port.scope import Scope
+
+
+class NameTaken(Conflict):
+    """The owner has another group of that name (the rest of the commit is not applied)."""
 
 
 def groups_in_scope(scope: Scope, aggregator_id: str | None) -> tuple[bool, str | None]:
@@ -82,6 +87,14 @@ class GroupStore(Protocol):
         """One page of the group's members in device_id order after ``after``:
         (filter matches or includes) minus excludes, inside the owner's scope AND the
         caller's. ``filters`` must be valid (registry.groups checks before calling)."""
+        ...
+
+    async def group_tally(self, group: Group, scope: Scope, in_event: set[str],
+                          opted_vens: set[str], opted_devices: set[str]) -> list[TallyRow]:
+        """The members (as :meth:`group_page` reads them) counted per (device_type,
+        device_class, liveness, DR-available) in one pass inside the store: how many,
+        Σ max / available capacity, how many of ``in_event`` (device ids), how many of a
+        VEN in ``opted_vens`` or in ``opted_devices``. Row order is unspecified."""
         ...
 
     async def group_briefs(self, group: Group, scope: Scope) -> list[DerBrief]:

@@ -9,8 +9,17 @@ import sqlite3
 from typing import Any
 
 from registry.discovery import DerBrief, DiscoveryQuery
-from registry.group_model import Group, GroupMember, MemberKind, group_of_view
-from registry.port import SERVICE, Batch, Conflict, Scope, groups_in_scope, may_see, owner_scope
+from registry.group_model import Group, GroupMember, MemberKind, TallyRow, group_of_view
+from registry.port import (
+    SERVICE,
+    Batch,
+    Conflict,
+    NameTaken,
+    Scope,
+    groups_in_scope,
+    may_see,
+    owner_scope,
+)
 from registry.sqlite.discovery import BRIEF_COLUMNS, compile_where
 from registry.sqlite.scope import scope_where
 
@@ -30,12 +39,16 @@ CREATE TABLE IF NOT EXISTS der_group_members (
     PRIMARY KEY (group_id, device_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS der_group_members_kind ON der_group_members(group_id, kind, device_id);
+-- member pages of a tenant's group walk its DERs in device_id order: no sort per page
+CREATE INDEX IF NOT EXISTS ders_aggregator_device ON ders(aggregator_id, device_id);
 """
 
 _MEMBER_COLUMNS = (
     "device_id, ven_id, resource_id, aggregator_id, device_type, device_class, liveness, "
     "availability, dr_availability, max_capacity, available_capacity"
 )
+
+_QUALIFIED = ", ".join(f"ders.{c.strip()}" for c in _MEMBER_COLUMNS.split(","))
 
 
 def migrate_views(db: sqlite3.Connection) -> int:
@@ -109,14 +122,44 @@ def member_where(group: Group, scope: Scope) -> tuple[str, list[Any]]:
     return text, [*own_params, *my_params, *dyn_params, group.group_id, group.group_id]
 
 
+def _source(group: Group, scope: Scope) -> tuple[str, list[Any]]:
+    """``FROM ... WHERE ...`` of the members: a static group walks its includes, any
+    other its owner's DERs (in device_id order on the ders_aggregator_device index)."""
+    if group.filters is None:
+        own, own_params = scope_where(owner_scope(group))
+        mine, my_params = scope_where(scope)
+        return (
+            "FROM der_group_members m JOIN ders ON ders.device_id=m.device_id "
+            f"WHERE m.group_id=? AND m.kind='include' AND ({own}) AND ({mine})",
+            [group.group_id, *own_params, *my_params])
+    where, params = member_where(group, scope)
+    return f"FROM ders WHERE {where}", params
+
+
 def group_page(db: sqlite3.Connection, group: Group, scope: Scope, after: str | None,
                limit: int) -> list[GroupMember]:
-    where, params = member_where(group, scope)
+    source, params = _source(group, scope)
     rows = db.execute(
-        f"SELECT {_MEMBER_COLUMNS} FROM ders WHERE {where} AND ders.device_id>? "
-        "ORDER BY ders.device_id LIMIT ?", (*params, after or "", limit))
+        f"SELECT {_QUALIFIED} {source} AND ders.device_id>? ORDER BY ders.device_id LIMIT ?",
+        (*params, after or "", limit))
     return [GroupMember(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), bool(r[8]),
                         r[9], r[10]) for r in rows]
+
+
+def group_tally(db: sqlite3.Connection, group: Group, scope: Scope, in_event: set[str],
+                opted_vens: set[str], opted_devices: set[str]) -> list[TallyRow]:
+    source, params = _source(group, scope)
+    ids = "(SELECT value FROM json_each(?))"
+    rows = db.execute(
+        "SELECT ders.device_type, ders.device_class, ders.liveness, "
+        "ders.availability AND ders.dr_availability, count(*), total(ders.max_capacity), "
+        f"total(ders.available_capacity), total(ders.device_id IN {ids}), "
+        f"total(ders.ven_id IN {ids} OR ders.device_id IN {ids}) "
+        f"{source} GROUP BY 1, 2, 3, 4",
+        (json.dumps(sorted(in_event)), json.dumps(sorted(opted_vens)),
+         json.dumps(sorted(opted_devices)), *params))
+    return [TallyRow(r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6], int(r[7]), int(r[8]))
+            for r in rows]
 
 
 def group_briefs(db: sqlite3.Connection, group: Group, scope: Scope) -> list[DerBrief]:
@@ -154,7 +197,7 @@ def write_groups(db: sqlite3.Connection, batch: Batch) -> None:
         clash = db.execute("SELECT group_id FROM der_groups WHERE owner=? AND name=?",
                            (group.owner, group.name)).fetchone()
         if clash is not None and clash[0] != group.group_id:
-            raise Conflict(f"a group named {group.name!r} exists")
+            raise NameTaken(f"a group named {group.name!r} exists")
         db.execute(
             "INSERT INTO der_groups VALUES (?, ?, ?, ?, ?) ON CONFLICT(group_id) DO UPDATE "
             "SET owner=excluded.owner, name=excluded.name, version=excluded.version, "

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from registry.discovery import DerBrief, DerPatch, DerStats, DiscoveryQuery, LogQuery, Page
 from registry.events import DrEvent, EventDelivery, EventTargets, OptSchedule, OptType
 from registry.group_dispatch import DispatchMember, GroupDispatch
-from registry.group_model import Group, GroupMember, MemberKind
+from registry.group_model import Group, GroupMember, MemberKind, TallyRow
 from registry.models import (
     Der,
     LivenessChange,
@@ -322,6 +322,11 @@ class SqliteStore:
     async def group_page(self, group: Group, scope: Scope, after: str | None = None,
                          limit: int = 1000) -> list[GroupMember]:
         return groups.group_page(self.db, group, scope, after, limit)
+
+    async def group_tally(self, group: Group, scope: Scope, in_event: set[str],
+                          opted_vens: set[str], opted_devices: set[str]) -> list[TallyRow]:
+        return groups.group_tally(self.db, group, scope, in_event, opted_vens,
+                                  opted_devices)
 
     async def group_briefs(self, group: Group, scope: Scope) -> list[DerBrief]:
         return groups.group_briefs(self.db, group, scope)

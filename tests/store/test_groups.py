@@ -11,7 +11,7 @@ import sqlite3
 import pytest
 
 from registry.group_model import Group, MemberKind, migrated_group_id
-from registry.port import SERVICE, Batch, Conflict, Scope, Store
+from registry.port import SERVICE, Batch, Conflict, NameTaken, Scope, Store
 from tests.store.support import T0, Opener, der, seed, ven
 
 A1 = Scope("aggregator", aggregator_id="A1")
@@ -60,7 +60,7 @@ async def test_records_are_scoped_versioned_and_unique_per_owner(store: Store) -
     assert await store.group_named("A2", "evs", A1) is None
     assert await store.group_named(None, "fleet", SERVICE) == mine
     # a second group of the same name, or a stale version, writes nothing
-    with pytest.raises(Conflict):
+    with pytest.raises(NameTaken):
         await store.commit(Batch(groups=[(Group(aggregator_id="A1", name="evs"), None)]))
     newer = a.model_copy(update={"version": 2, "description": "v2"})
     await store.commit(Batch(groups=[(newer, 1)]))
@@ -68,7 +68,7 @@ async def test_records_are_scoped_versioned_and_unique_per_owner(store: Store) -
         await store.commit(Batch(groups=[(a.model_copy(update={"version": 2}), 1)]))
     renamed = newer.model_copy(update={"version": 3, "name": "evs"})
     await store.commit(Batch(groups=[(renamed, 2)]))
-    with pytest.raises(Conflict):  # rename onto a taken name
+    with pytest.raises(NameTaken):  # rename onto a taken name
         await store.commit(Batch(groups=[(mine.model_copy(update={"version": 2,
                                                                  "name": "fleet2"}), 1),
                                          (Group(name="fleet2"), None)]))
@@ -162,3 +162,24 @@ async def test_views_of_an_older_store_become_groups(open_store: Opener, tmp_pat
         assert (group.group_id, group.name, group.filters, group.description, group.version,
                 group.created_at) == (migrated_group_id("A1", "dhw"), "dhw",
                                       {"device_class": ["dhwDevice"]}, "hot water", 1, T0)
+
+
+async def test_tally_counts_members_per_kind_inside_the_scopes(store: Store) -> None:
+    await two_tenants(store)
+    g = Group(aggregator_id="A1", name="evs", filters={"device_class": ["evCharger"]})
+    static = Group(aggregator_id="A1", name="static", filters=None)
+    await store.commit(Batch(groups=[(g, None), (static, None)], group_members=[
+        (g.group_id, "d04", MemberKind.INCLUDE), (g.group_id, "d10", MemberKind.INCLUDE),
+        (static.group_id, "d05", MemberKind.INCLUDE),
+        (static.group_id, "d11", MemberKind.INCLUDE)]))
+    rows = await store.group_tally(g, A1, {"d00", "d04", "d10"}, {"nobody"}, {"d01"})
+    got = sorted((r.device_class, r.liveness, r.dr_available, r.members, r.max_capacity_w,
+                  r.available_capacity_w, r.in_event, r.opted_out) for r in rows)
+    assert got == [
+        ("evCharger", "offline", True, 1, 2000.0, 500.0, 0, 1),
+        ("evCharger", "online", True, 2, 4000.0, 1000.0, 1, 0),
+        ("hvacDevice", "online", True, 1, 5000.0, 500.0, 1, 0),
+    ]
+    assert await store.group_tally(g, A2, set(), set(), set()) == []
+    [row] = await store.group_tally(static, SERVICE, set(), set(), set())
+    assert (row.members, row.max_capacity_w) == (1, 6000.0)  # d11 is A2's

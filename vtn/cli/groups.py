@@ -18,12 +18,22 @@ from registry.group_model import Group
 from registry.port import SERVICE, Conflict
 from vtn.app import Vtn
 from vtn.cli.common import config_from, dump, store_options, with_vtn
-from vtn.cli.views import _filters
 
 
 @click.group("groups")
 def groups_group() -> None:
     """DER groups: static, dynamic (a filter) or both; offered to aggregator VENs."""
+
+
+def _filters(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """KEY=VALUE pairs as a filter (lists stay comma-separated: the model splits them)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--filter")
+        out[key.strip()] = value.strip()
+    return out
 
 
 def _ids(text: str | None) -> list[str]:

@@ -34,7 +34,7 @@ class ResponseNotFound(LookupError):
     pass
 
 
-def _mean_load(buckets: list[TelemetryBucket]) -> tuple[float | None, int]:
+def mean_load(buckets: list[TelemetryBucket]) -> tuple[float | None, int]:
     per_rid: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
     for b in buckets:
         acc = per_rid[b.r_id]
@@ -45,7 +45,7 @@ def _mean_load(buckets: list[TelemetryBucket]) -> tuple[float | None, int]:
     return sum(s / n for s, n in per_rid.values() if n), int(sum(n for _, n in per_rid.values()))
 
 
-def _latest(buckets: list[TelemetryBucket]) -> list[TelemetryBucket]:
+def latest_buckets(buckets: list[TelemetryBucket]) -> list[TelemetryBucket]:
     """The last bucket of each rID."""
     last: dict[str, TelemetryBucket] = {}
     for b in buckets:
@@ -94,10 +94,10 @@ async def measured_response(store: Store, event_id: str, scope: Scope, now: date
         base = [b for b in buckets if base_start <= b.bucket < start]
         source: str | None = "window"
         if not base:
-            base = _latest([b for b in buckets if b.bucket < start])
+            base = latest_buckets([b for b in buckets if b.bucket < start])
             source = "before" if base else None
-        baseline, base_n = _mean_load(base)
-        during, event_n = _mean_load([b for b in buckets if start <= b.bucket < until])
+        baseline, base_n = mean_load(base)
+        during, event_n = mean_load([b for b in buckets if start <= b.bucket < until])
         ders.append({"device_id": dev, "ven_id": ven_of[dev], **_figures(
             baseline, during, event_n), "baseline_samples": base_n, "baseline_source": source})
     vens: dict[str, dict[str, Any]] = {}

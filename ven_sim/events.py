@@ -3,7 +3,10 @@
 :class:`OsbEvents` is the event set of one VEN, replaced by every oadrDistributeEvent
 (2.0b: an event no longer listed is cancelled). It decides optIn / optOut once per
 (eventID, modificationNumber), builds the oadrCreatedEvent answers and the optOut
-schedules, and reshapes the DERs' power during opted-in events (:mod:`ven_sim.response`).
+schedules, and reshapes the DERs' power during opted-in events (:mod:`ven_sim.response`); capacity
+limits (``LOAD_CONTROL`` ``x-loadControlCapacity``, 0 = disconnect, as a group dispatch
+sends it with ``SIMPLE`` 3 alongside) are applied after every other signal, so a shed
+that would discharge a battery cannot undo a disconnect.
 No I/O here; :class:`ven_sim.osb.Osb` sends what it returns.
 
 The opt rule (docs/osb-profile.md, "How simulated OSBs answer events"): the targeted DERs
@@ -260,12 +263,15 @@ class OsbEvents:
         if not live:
             return None
         powers = [d.power(t, lon) for d in ders]
-        for h in live:
-            ramp = h.ramp(t)
-            offset = min(t, h.end) - h.start
-            for sig in h.signals:
-                found = sig.at(offset)
-                idx = [i for i in range(len(ders)) if (h.mask & sig.mask) >> i & 1]
-                if found is not None and idx:
-                    response.apply(ders, powers, idx, t, lon, found[0], found[1], ramp)
+        for limits in (False, True):  # a capacity limit (disconnect: 0) bounds the rest
+            for h in live:
+                ramp = h.ramp(t)
+                offset = min(t, h.end) - h.start
+                for sig in h.signals:
+                    found = sig.at(offset)
+                    if found is None or (found[0] == response.CAP) is not limits:
+                        continue
+                    idx = [i for i in range(len(ders)) if (h.mask & sig.mask) >> i & 1]
+                    if idx:
+                        response.apply(ders, powers, idx, t, lon, found[0], found[1], ramp)
         return [round(p, 1) for p in powers]

@@ -11,7 +11,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from registry.port import Store
 from registry.sqlite import SqliteStore
-from vtn import event_jobs, liveness
+from vtn import dispatch_jobs, event_jobs, group_jobs, liveness
 from vtn.config import Config
 from vtn.leased_jobs import JobRunner
 from vtn.metrics import timed_job
@@ -33,7 +33,6 @@ def make_store(config: Config) -> Store:
         raise ValueError(f"unsupported store url {url!r} (sqlite:///PATH or mongodb://...)")
     create_private(config.sqlite_path)  # 0600 before SQLite opens it (and its -wal, -shm)
     return SqliteStore(config.sqlite_path, synchronous=config.store.sqlite_synchronous)
-
 
 
 class Vtn:
@@ -79,6 +78,12 @@ class Vtn:
             jobs.local(t("history.flush", history.flush), seconds=reports_cfg.history_flush_s)
             jobs.leased("event_jobs.tick", t("event_jobs.tick", event_jobs.tick),
                         seconds=self.config.events.status_interval_s)
+            # group re-dispatch (opt-outs, offline members) and group.status entries
+            jobs.leased("dispatch_jobs.tick", t("dispatch_jobs.tick", dispatch_jobs.tick),
+                        seconds=self.config.events.status_interval_s)
+            jobs.leased("group_jobs.publish_status",
+                        t("group_jobs.publish_status", group_jobs.publish_status),
+                        seconds=self.config.groups.status_interval_s)
             for name, fn, seconds in self.extra_jobs:  # per process (e.g. metrics.share)
                 self.scheduler.add_job(t(name, fn), "interval", seconds=seconds, name=name,
                                        max_instances=1, coalesce=True)

@@ -176,6 +176,14 @@ class ViewsConfig(Section):
     batch: int = Field(100, ge=1, le=10000)
 
 
+class GroupsConfig(Section):
+    """[groups]: DER groups (docs/der-groups.md)."""
+
+    # how often each group's roll-up is recomputed and, when it changed, logged as a
+    # group.status entry (the SSE stream's rate limit per group)
+    status_interval_s: float = Field(60.0, gt=0)
+
+
 class EventsConfig(Section):
     """[events]: demand-response events."""
 
@@ -226,6 +234,7 @@ class Config(BaseSettings):
     events: EventsConfig = EventsConfig()
     logging: LoggingConfig = LoggingConfig()
     jobs: JobsConfig = JobsConfig()
+    groups: GroupsConfig = GroupsConfig()
 
     @classmethod
     def settings_customise_sources(

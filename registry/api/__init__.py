@@ -3,8 +3,8 @@
 It runs as an aiohttp sub-application so its middlewares (bearer auth, problem+json)
 never touch the OpenADR endpoints. This module assembles the route table from one module
 per resource (``ders``, ``vens``, ``events``, ``event_response``, ``log``, ``stats``,
-``views``, ``reports``, ``flexcoop``); they share :mod:`registry.api.common` and never import this
-module.
+``views``, ``reports``, ``flexcoop``, ``group_dispatch``); they share
+:mod:`registry.api.common` and never import this module.
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ from registry.api import (
     event_response,
     events,
     flexcoop,
+    group_dispatch,
+    group_status,
+    groups,
     log,
     reports,
     stats,
@@ -40,7 +43,8 @@ PREFIX = "/api"
 PUBLIC = {PREFIX + "/v1/openapi.json", PREFIX + "/docs"}
 VERIFIER = web.AppKey("api.verifier", Verifier)
 # the order of the OpenAPI document
-RESOURCES = (ders, vens, events, event_response, log, stats, views, reports, flexcoop)
+RESOURCES = (ders, vens, events, event_response, log, stats, views, groups, group_status,
+             reports, flexcoop, group_dispatch)
 
 
 def operations() -> list[Op]:

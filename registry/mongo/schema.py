@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from registry.mongo.conn import MongoConn
+from registry.mongo.groups import DER_INDEXES as GROUP_DER_INDEXES
+from registry.mongo.groups import INDEXES as GROUP_INDEXES
 
 # collection -> [(name, keys, options)]; created idempotently by open()/init_indexes()
 INDEXES: dict[str, list[tuple[str, list[tuple[str, Any]], dict[str, Any]]]] = {
@@ -20,6 +22,7 @@ INDEXES: dict[str, list[tuple[str, list[tuple[str, Any]], dict[str, Any]]]] = {
         ("role", [("role", 1)], {}),
     ],
     "ders": [
+        *GROUP_DER_INDEXES,
         ("ven_resource_unique", [("ven_id", 1), ("resource_id", 1)], {"unique": True}),
         ("device_id_unique", [("device_id", 1)], {"unique": True}),
         ("aggregator_id", [("aggregator_id", 1), ("device_class", 1)], {}),
@@ -71,7 +74,9 @@ INDEXES: dict[str, list[tuple[str, list[tuple[str, Any]], dict[str, Any]]]] = {
         ("ven_nonce_unique", [("ven_id", 1), ("nonce", 1)], {"unique": True}),
         ("expires_ttl", [("expires_at", 1)], {"expireAfterSeconds": 0}),
     ],
-    "views": [("aggregator_name_unique", [("aggregator_id", 1), ("name", 1)], {"unique": True})],
+    # DER groups (registry.mongo.groups; a store written before groups has views, moved
+    # into der_groups at open)
+    **GROUP_INDEXES,
     "report_subscriptions": [
         ("ven_request_unique", [("ven_id", 1), ("report_request_id", 1)], {"unique": True}),
         ("due", [("state", 1), ("next_due", 1)], {}),
@@ -92,6 +97,12 @@ INDEXES: dict[str, list[tuple[str, list[tuple[str, Any]], dict[str, Any]]]] = {
         ("aggregator_event", [("aggregator_id", 1), ("event_id", 1)], {}),
         ("account_event", [("account_id", 1), ("event_id", 1)], {}),
     ],
+    # group dispatches (registry.mongo.dispatches): _id = dispatch_id / [dispatch, device]
+    "group_dispatches": [
+        ("owner_group", [("aggregator_id", 1), ("group", 1)], {}),
+        ("closed", [("closed", 1)], {}),
+    ],
+    "group_dispatch_members": [("dispatch_device", [("dispatch_id", 1), ("device_id", 1)], {})],
     "opt_schedules": [("ven_opt_unique", [("ven_id", 1), ("opt_id", 1)], {"unique": True})],
     "opt_windows": [
         ("opt_window", [("ven_id", 1), ("opt_id", 1), ("i", 1)], {}),

@@ -1,7 +1,7 @@
 """MongoDB adapter of the store port (``pymongo.AsyncMongoClient``).
 
 The adapter composes the entity modules of this package (``vens``, ``ders``,
-``discovery``, ``reports``, ``outbox``, ``log``, ``liveness``, ``views``, ``nonces``,
+``discovery``, ``reports``, ``outbox``, ``log``, ``liveness``, ``views``, ``groups``, ``nonces``,
 ``transfer``): each holds functions over a :class:`registry.mongo.conn.MongoConn`, and
 ``commit`` calls their ``write_*`` functions inside one unit of work. Documents:
 ``registry.mongo.docs``; indexes: ``registry.mongo.schema``.
@@ -42,6 +42,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from registry.discovery import DerBrief, DerPatch, DerStats, DiscoveryQuery, LogQuery, Page
 from registry.events import DrEvent, EventDelivery, EventTargets, OptSchedule, OptType
+from registry.group_dispatch import DispatchMember, GroupDispatch
+from registry.group_model import Group, GroupMember, MemberKind, TallyRow
 from registry.models import (
     Der,
     LivenessChange,
@@ -51,12 +53,13 @@ from registry.models import (
     ReportSpec,
     ReportSubscription,
     Ven,
-    View,
 )
 from registry.mongo import (
     ders,
     discovery,
+    dispatches,
     events,
+    groups,
     leases,
     liveness,
     log,
@@ -84,6 +87,7 @@ from registry.port import (
     StoreUnavailable,
     TelemetryBucket,
 )
+from registry.port.dispatches import DispatchQuery
 from registry.port.leases import Fencing, Lease, Shard
 from registry.port.ops import FleetSummary
 from vtn.config import StoreConfig
@@ -121,6 +125,7 @@ class MongoStore:
         await self.init_indexes()
         await migrations.migrate(self.conn)  # numbered, recorded in meta (v1: updated_us)
         await self.conn.detect()
+        await groups.migrate_views(self.conn)  # views are DER groups now
 
     async def close(self) -> None:
         await self.watcher.close()
@@ -331,12 +336,6 @@ class MongoStore:
 
     # --- views, subscriptions, announcements ------------------------------------------
 
-    async def list_views(self, scope: Scope, aggregator_id: str | None = None) -> list[View]:
-        return await views.list_views(self.conn, scope, aggregator_id)
-
-    async def get_view(self, aggregator_id: str, name: str) -> View | None:
-        return await views.get_view(self.conn, aggregator_id, name)
-
     async def subscriptions_of_ven(self, ven_id: str) -> list[ReportSubscription]:
         return await views.subscriptions_of_ven(self.conn, ven_id)
 
@@ -347,6 +346,60 @@ class MongoStore:
 
     async def announced_hash(self, ven_id: str) -> str | None:
         return await views.announced_hash(self.conn, ven_id)
+
+    # --- DER groups (registry.mongo.groups) -----------------------------------------
+
+    async def list_groups(self, scope: Scope, aggregator_id: str | None = None
+                          ) -> list[Group]:
+        return await groups.list_groups(self.conn, scope, aggregator_id)
+
+    async def get_group(self, group_id: str, scope: Scope) -> Group | None:
+        return await groups.get_group(self.conn, group_id, scope)
+
+    async def group_named(self, aggregator_id: str | None, name: str, scope: Scope
+                          ) -> Group | None:
+        return await groups.group_named(self.conn, aggregator_id, name, scope)
+
+    async def group_static(self, group_id: str, kind: MemberKind, after: str | None = None,
+                           limit: int = 1000) -> list[str]:
+        return await groups.group_static(self.conn, group_id, kind, after, limit)
+
+    async def group_page(self, group: Group, scope: Scope, after: str | None = None,
+                         limit: int = 1000) -> list[GroupMember]:
+        return await groups.group_page(self.conn, group, scope, after, limit)
+
+    async def group_tally(self, group: Group, scope: Scope, in_event: set[str],
+                          opted_vens: set[str], opted_devices: set[str]) -> list[TallyRow]:
+        return await groups.group_tally(self.conn, group, scope, in_event, opted_vens,
+                                  opted_devices)
+
+    async def group_briefs(self, group: Group, scope: Scope) -> list[DerBrief]:
+        return await groups.group_briefs(self.conn, group, scope)
+
+    async def visible_device_ids(self, device_ids: list[str], scope: Scope) -> set[str]:
+        return await groups.visible_device_ids(self.conn, device_ids, scope)
+
+    # --- group dispatches (registry.port.dispatches) -----------------------------------
+
+    async def get_dispatch(self, dispatch_id: str, scope: Scope) -> GroupDispatch | None:
+        return await dispatches.get_dispatch(self.conn, dispatch_id, scope)
+
+    async def list_dispatches(self, query: DispatchQuery, scope: Scope
+                              ) -> list[GroupDispatch]:
+        return await dispatches.list_dispatches(self.conn, query, scope)
+
+    async def open_dispatches(self) -> list[GroupDispatch]:
+        return await dispatches.open_dispatches(self.conn)
+
+    async def dispatch_members(self, dispatch_id: str, scope: Scope
+                               ) -> list[DispatchMember]:
+        return await dispatches.dispatch_members(self.conn, dispatch_id, scope)
+
+    async def dispatch_events(self, dispatch_id: str) -> list[DrEvent]:
+        return await dispatches.dispatch_events(self.conn, dispatch_id)
+
+    async def dispatch_deliveries(self, dispatch_id: str) -> list[EventDelivery]:
+        return await dispatches.dispatch_deliveries(self.conn, dispatch_id)
 
     # --- signature nonces (ReplayProtect) ---------------------------------------------
 
@@ -368,8 +421,12 @@ async def _apply(c: MongoConn, batch: Batch, s: Session) -> list[LogEntry]:
     """Same order as the SQLite adapter; the log goes last (see module docstring)."""
     await leases.check_fence(c, batch.fence, s)  # first: a lost lease aborts all
     await views.write_views(c, batch, s)  # a stale announcement aborts all
+    if batch.groups or batch.delete_groups or batch.group_members:
+        await groups.write_groups(c, batch, s)  # a stale group version aborts all too
     if batch.event_expect or batch.event_status:
         await events.check(c, batch, s)  # a stale event expectation aborts all too
+    if batch.dispatches:  # conditional on rev: the lock of a re-dispatch
+        await dispatches.write_dispatch_docs(c, batch, s)
     if batch.vens:
         await vens.write_vens(c, batch.vens, s)
     await reports.write_specs(c, batch, s)
@@ -388,6 +445,7 @@ async def _apply(c: MongoConn, batch: Batch, s: Session) -> list[LogEntry]:
     await events.write_shares(c, batch, s)
     if batch.events or batch.deliveries or batch.delete_deliveries:
         await events.write_event_docs(c, batch, s)
+    await dispatches.write_members(c, batch, s)
     entries = await log.append_log(c, batch.log, s)
     for ven_id, at in batch.mark_online:
         await liveness.mark_online(c, ven_id, at, s)

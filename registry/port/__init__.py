@@ -2,8 +2,8 @@
 
 Two adapters implement it (``registry.sqlite`` and ``registry.mongo``, with the same
 module per entity on both sides). One protocol per entity or concern (``registry.port.vens``,
-``.ders``, ``.reports``, ``.outbox``, ``.log``, ``.liveness``, ``.views``, ``.nonces``,
-``.transfer``, ``.events``, ``.leases``); :class:`Store` is their union plus
+``.ders``, ``.reports``, ``.outbox``, ``.log``, ``.liveness``, ``.views``, ``.groups``,
+``.nonces``, ``.transfer``, ``.events``, ``.leases``); :class:`Store` is their union plus
 ``open``/``close``/``commit``.
 
 Every read that can reveal DERs takes a :class:`Scope`, so tenant filtering happens
@@ -19,12 +19,19 @@ from registry.port.ders import DerQuery, DerRef, DerStore
 from registry.port.errors import Conflict, StoreError, StoreUnavailable
 from registry.port.events import EventQuery, EventStore, OptAnswer
 from registry.port.leases import Fence, Lease, LeaseLost, LeaseStore, Shard, shard_of
+from registry.port.groups import (
+    GroupStore,
+    NameTaken,
+    groups_in_scope,
+    may_see,
+    owner_scope,
+)
 from registry.port.liveness import LivenessStore, liveness_entry
 from registry.port.log import LogStore
 from registry.port.nonces import NonceStore
 from registry.port.outbox import OutboxStore
 from registry.port.reports import ReportStore
-from registry.port.scope import SERVICE, Scope, views_in_scope
+from registry.port.scope import SERVICE, Scope
 from registry.port.store import Store
 from registry.port.transfer import TransferStore
 from registry.port.vens import PollState, VenStore
@@ -46,6 +53,8 @@ __all__ = [
     "Lease",
     "LeaseLost",
     "LeaseStore",
+    "GroupStore",
+    "NameTaken",
     "LivenessStore",
     "Shard",
     "shard_of",
@@ -62,6 +71,8 @@ __all__ = [
     "TransferStore",
     "VenStore",
     "ViewStore",
+    "groups_in_scope",
     "liveness_entry",
-    "views_in_scope",
+    "may_see",
+    "owner_scope",
 ]

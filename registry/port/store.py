@@ -7,8 +7,10 @@ from typing import Protocol
 from registry.models import LogEntry
 from registry.port.batch import Batch
 from registry.port.ders import DerStore
+from registry.port.dispatches import DispatchStore
 from registry.port.events import EventStore
 from registry.port.leases import LeaseStore
+from registry.port.groups import GroupStore
 from registry.port.liveness import LivenessStore
 from registry.port.log import LogStore
 from registry.port.nonces import NonceStore
@@ -28,7 +30,9 @@ class Store(
     LogStore,
     LivenessStore,
     ViewStore,
+    GroupStore,
     EventStore,
+    DispatchStore,
     NonceStore,
     TransferStore,
     OpsStore,

@@ -129,14 +129,9 @@ CREATE INDEX IF NOT EXISTS log_device ON log(device_id, seq) WHERE device_id IS 
 CREATE INDEX IF NOT EXISTS log_kind ON log(kind, seq);
 """
 
-# views, report subscriptions and announcements (registry.sqlite.views)
+# report subscriptions and announcements (registry.sqlite.views; views are DER groups
+# now: registry.sqlite.groups, which moves rows of an older store's views table)
 VIEWS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS views (
-    aggregator_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    doc TEXT NOT NULL,
-    PRIMARY KEY (aggregator_id, name)
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS report_subscriptions (
     ven_id TEXT NOT NULL,
     report_request_id TEXT NOT NULL,
@@ -241,5 +236,26 @@ CREATE TABLE IF NOT EXISTS job_leases (
     holder TEXT NOT NULL,
     token INTEGER NOT NULL,
     expires_us INTEGER NOT NULL
+);
+"""
+
+# group dispatches (registry.group_dispatch, registry.sqlite.dispatches)
+DISPATCHES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS group_dispatches (
+    dispatch_id TEXT PRIMARY KEY,
+    aggregator_id TEXT,
+    grp TEXT NOT NULL,
+    rev INTEGER NOT NULL,
+    closed INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS group_dispatches_owner
+    ON group_dispatches(aggregator_id, grp, dispatch_id);
+CREATE INDEX IF NOT EXISTS group_dispatches_open ON group_dispatches(closed) WHERE closed=0;
+CREATE TABLE IF NOT EXISTS group_dispatch_members (
+    dispatch_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (dispatch_id, device_id)
 );
 """

@@ -1,7 +1,7 @@
 """SQLite adapter of the store port: the embedded default.
 
 The adapter composes the entity modules of this package (``vens``, ``ders``,
-``discovery``, ``reports``, ``outbox``, ``log``, ``liveness``, ``views``, ``nonces``,
+``discovery``, ``reports``, ``outbox``, ``log``, ``liveness``, ``views``, ``groups``, ``nonces``,
 ``transfer``): each holds plain functions over the ``sqlite3`` connection, and
 ``commit`` calls their ``write_*`` functions inside one transaction. Calls run on the
 event loop thread: single-row statements take microseconds, which is cheaper than a
@@ -21,6 +21,8 @@ from pydantic import BaseModel
 
 from registry.discovery import DerBrief, DerPatch, DerStats, DiscoveryQuery, LogQuery, Page
 from registry.events import DrEvent, EventDelivery, EventTargets, OptSchedule, OptType
+from registry.group_dispatch import DispatchMember, GroupDispatch
+from registry.group_model import Group, GroupMember, MemberKind, TallyRow
 from registry.models import (
     Der,
     LivenessChange,
@@ -30,7 +32,6 @@ from registry.models import (
     ReportSpec,
     ReportSubscription,
     Ven,
-    View,
 )
 from registry.port import (
     SERVICE,
@@ -43,12 +44,15 @@ from registry.port import (
     StoreUnavailable,
     TelemetryBucket,
 )
+from registry.port.dispatches import DispatchQuery
 from registry.port.leases import Fencing, Lease, Shard
 from registry.port.ops import FleetSummary
 from registry.sqlite import (
     ders,
     discovery,
+    dispatches,
     events,
+    groups,
     leases,
     liveness,
     log,
@@ -320,12 +324,6 @@ class SqliteStore:
 
     # --- views, subscriptions, announcements ------------------------------------------
 
-    async def list_views(self, scope: Scope, aggregator_id: str | None = None) -> list[View]:
-        return views.list_views(self.db, scope, aggregator_id)
-
-    async def get_view(self, aggregator_id: str, name: str) -> View | None:
-        return views.get_view(self.db, aggregator_id, name)
-
     async def subscriptions_of_ven(self, ven_id: str) -> list[ReportSubscription]:
         return views.subscriptions_of_ven(self.db, ven_id)
 
@@ -336,6 +334,60 @@ class SqliteStore:
 
     async def announced_hash(self, ven_id: str) -> str | None:
         return views.announced_hash(self.db, ven_id)
+
+    # --- DER groups (registry.sqlite.groups) ----------------------------------------
+
+    async def list_groups(self, scope: Scope, aggregator_id: str | None = None
+                          ) -> list[Group]:
+        return groups.list_groups(self.db, scope, aggregator_id)
+
+    async def get_group(self, group_id: str, scope: Scope) -> Group | None:
+        return groups.get_group(self.db, group_id, scope)
+
+    async def group_named(self, aggregator_id: str | None, name: str, scope: Scope
+                          ) -> Group | None:
+        return groups.group_named(self.db, aggregator_id, name, scope)
+
+    async def group_static(self, group_id: str, kind: MemberKind, after: str | None = None,
+                           limit: int = 1000) -> list[str]:
+        return groups.group_static(self.db, group_id, kind, after, limit)
+
+    async def group_page(self, group: Group, scope: Scope, after: str | None = None,
+                         limit: int = 1000) -> list[GroupMember]:
+        return groups.group_page(self.db, group, scope, after, limit)
+
+    async def group_tally(self, group: Group, scope: Scope, in_event: set[str],
+                          opted_vens: set[str], opted_devices: set[str]) -> list[TallyRow]:
+        return groups.group_tally(self.db, group, scope, in_event, opted_vens,
+                                  opted_devices)
+
+    async def group_briefs(self, group: Group, scope: Scope) -> list[DerBrief]:
+        return groups.group_briefs(self.db, group, scope)
+
+    async def visible_device_ids(self, device_ids: list[str], scope: Scope) -> set[str]:
+        return groups.visible_device_ids(self.db, device_ids, scope)
+
+    # --- group dispatches (registry.port.dispatches) -----------------------------------
+
+    async def get_dispatch(self, dispatch_id: str, scope: Scope) -> GroupDispatch | None:
+        return dispatches.get_dispatch(self.db, dispatch_id, scope)
+
+    async def list_dispatches(self, query: DispatchQuery, scope: Scope
+                              ) -> list[GroupDispatch]:
+        return dispatches.list_dispatches(self.db, query, scope)
+
+    async def open_dispatches(self) -> list[GroupDispatch]:
+        return dispatches.open_dispatches(self.db)
+
+    async def dispatch_members(self, dispatch_id: str, scope: Scope
+                               ) -> list[DispatchMember]:
+        return dispatches.dispatch_members(self.db, dispatch_id, scope)
+
+    async def dispatch_events(self, dispatch_id: str) -> list[DrEvent]:
+        return dispatches.dispatch_events(self.db, dispatch_id)
+
+    async def dispatch_deliveries(self, dispatch_id: str) -> list[EventDelivery]:
+        return dispatches.dispatch_deliveries(self.db, dispatch_id)
 
     # --- signature nonces (ReplayProtect) ---------------------------------------------
 
@@ -363,8 +415,12 @@ def _apply(db: sqlite3.Connection, batch: Batch) -> list[LogEntry]:
     """One batch inside the caller's transaction, in a fixed order."""
     leases.check_fence(db, batch.fence)  # first: work under a lost lease aborts all
     views.write_views(db, batch)  # a stale announcement aborts all
+    if batch.groups or batch.delete_groups or batch.group_members:
+        groups.write_groups(db, batch)  # a stale group version aborts all too
     if batch.event_expect or batch.event_status:
         events.check_expectations(db, batch)
+    if batch.dispatch_expect:
+        dispatches.check_dispatches(db, batch)
     if batch.vens:
         vens.write_vens(db, batch.vens)
     if batch.replace_report_specs_of or batch.report_specs:
@@ -385,6 +441,8 @@ def _apply(db: sqlite3.Connection, batch: Batch) -> list[LogEntry]:
     if batch.opts:
         opts.write_opts(db, batch)
     events.write_events(db, batch)  # after clear_outbox_of: a fresh marker stays
+    if batch.dispatches or batch.dispatch_members:
+        dispatches.write_dispatches(db, batch)
     entries = log.append_log(db, batch.log)
     for ven_id, at in batch.mark_online:
         liveness.mark_online(db, ven_id, at)

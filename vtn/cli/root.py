@@ -18,6 +18,7 @@ from vtn.cli.ders import ders
 from vtn.cli.errors import as_click
 from vtn.cli.event_response import response_command
 from vtn.cli.events import events_group
+from vtn.cli.groups import groups_group
 from vtn.cli.log import log_group
 from vtn.cli.ops import backup_cmd, restore_cmd, status_cmd
 from vtn.cli.reports import reports_group
@@ -58,7 +59,7 @@ def main(verbose: bool, debug: bool) -> None:
 
 
 for command in (serve, demo, vens, ders, log_group, certs_group, token_group, store_group,
-                export_cmd, import_cmd, views_group, reports_group, events_group,
+                export_cmd, import_cmd, views_group, groups_group, reports_group, events_group,
                 status_cmd, backup_cmd, restore_cmd):
     main.add_command(command)
 events_group.add_command(response_command)  # vtn events response EVENT_ID

@@ -18,7 +18,6 @@ from registry.port.batch import ANY, Batch, DerStatusUpdate, TelemetryBucket
 from registry.port.ders import DerQuery, DerRef, DerStore
 from registry.port.errors import Conflict, StoreError, StoreUnavailable
 from registry.port.events import EventQuery, EventStore, OptAnswer
-from registry.port.leases import Fence, Lease, LeaseLost, LeaseStore, Shard, shard_of
 from registry.port.groups import (
     GroupStore,
     NameTaken,
@@ -26,6 +25,7 @@ from registry.port.groups import (
     may_see,
     owner_scope,
 )
+from registry.port.leases import Fence, Lease, LeaseLost, LeaseStore, Shard, shard_of
 from registry.port.liveness import LivenessStore, liveness_entry
 from registry.port.log import LogStore
 from registry.port.nonces import NonceStore

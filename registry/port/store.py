@@ -9,8 +9,8 @@ from registry.port.batch import Batch
 from registry.port.ders import DerStore
 from registry.port.dispatches import DispatchStore
 from registry.port.events import EventStore
-from registry.port.leases import LeaseStore
 from registry.port.groups import GroupStore
+from registry.port.leases import LeaseStore
 from registry.port.liveness import LivenessStore
 from registry.port.log import LogStore
 from registry.port.nonces import NonceStore

@@ -180,6 +180,29 @@ class EventsConfig(Section):
     status_interval_s: float = Field(5.0, gt=0)
 
 
+class XmppConfig(Section):
+    """[xmpp]: the VTN as an XMPP client of an XMPP server (docs/deployment-xmpp.md)."""
+
+    # off: no XMPP connection (VENs use HTTP only)
+    enabled: bool = False
+    # the VTN's full JID; VENs address OpenADR payloads to exactly this JID (resource
+    # included), so exactly one VTN process may hold it (see the deployment doc)
+    jid: str = "vtn@localhost/openadr"
+    password: str = ""
+    # where the XMPP server listens; empty host: the JID's domain (DNS SRV, then A)
+    server_host: str = ""
+    server_port: int = Field(5222, ge=1, le=65535)
+    # "starttls" (required, the default), "direct" (TLS from the first byte, port 5223)
+    # or "none" (plain TCP: only for a server on loopback)
+    tls: Literal["starttls", "direct", "none"] = "starttls"
+    # CA bundle the server certificate is checked against (empty: the system's)
+    ca_file: str = ""
+    # a VEN must acknowledge a delivered payload (IQ result) within this time
+    ack_timeout_s: float = Field(30.0, gt=0)
+    # wait between reconnection attempts grows to this cap after the server went away
+    reconnect_max_s: float = Field(5.0, gt=0)
+
+
 class Config(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="VTN_",
@@ -201,6 +224,7 @@ class Config(BaseSettings):
     signatures: SignatureConfig = SignatureConfig()
     views: ViewsConfig = ViewsConfig()
     events: EventsConfig = EventsConfig()
+    xmpp: XmppConfig = XmppConfig()
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,89 @@
+"""The OpenADR 2.0b XMPP binding, shared by the VTN's XMPP client and ven-sim's XMPP VENs.
+
+Every OpenADR payload travels as the one child ``<oadrPayload>`` of an ``<iq type="set">``
+(2.0b profile section 9.3: every service operation expects a response, so IQ, not
+``<message>``; no pub-sub, no roster). The receiver answers each set with an
+``<iq type="result">`` with the same id:
+
+- a request the VTN serves (oadrCreatePartyRegistration, oadrCreatedEvent,
+  oadrUpdateReport, ...) gets its OpenADR reply inside the result, as the HTTP binding
+  returns it in the response body;
+- a payload the VTN delivers (oadrDistributeEvent, oadrCreateReport, ...) is
+  acknowledged by an empty result: that result is the transport acknowledgement after
+  which the VTN removes the message from the VEN's outbox. The VEN's OpenADR answer
+  (oadrCreatedEvent, oadrCreatedReport, ...) is a request of its own (an IQ set to the
+  VTN), exactly as a pull VEN posts it after polling.
+
+There are no URLs: the service of a payload is named by its element
+(:func:`service_of`). The sender's JID is authenticated by the XMPP server; the VTN binds
+a VEN to its bare JID (:func:`identity_of`) the way the HTTP binding binds it to a client
+certificate.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from slixmpp.xmlstream import ElementBase
+
+OADR_NS = "http://openadr.org/oadr-2.0b/2012/07"
+PAYLOAD = f"{{{OADR_NS}}}oadrPayload"
+SIGNED = f"{{{OADR_NS}}}oadrSignedObject"
+# XEP-0030 feature the VTN announces (2.0b section 9.3.4)
+FEATURE = "http://openadr.org/openadr2"
+
+_SERVICES = {
+    "EiRegisterParty": ("oadrQueryRegistration", "oadrCreatePartyRegistration",
+                        "oadrCancelPartyRegistration", "oadrCanceledPartyRegistration",
+                        "oadrResponse"),
+    "EiReport": ("oadrRegisterReport", "oadrRegisteredReport", "oadrCreateReport",
+                 "oadrCreatedReport", "oadrUpdateReport", "oadrUpdatedReport",
+                 "oadrCancelReport", "oadrCanceledReport"),
+    "EiEvent": ("oadrRequestEvent", "oadrCreatedEvent"),
+    "EiOpt": ("oadrCreateOpt", "oadrCancelOpt"),
+    "OadrPoll": ("oadrPoll",),
+}
+SERVICE_OF_ELEMENT = {name: service for service, names in _SERVICES.items() for name in names}
+
+
+class OadrPayload(ElementBase):
+    """``<oadrPayload>`` as an IQ child, so slixmpp routes IQs that carry one to us."""
+
+    namespace = OADR_NS
+    name = "oadrPayload"
+    plugin_attrib = "oadr"
+    interfaces: set[str] = set()
+
+
+def message_name(payload: ET.Element) -> str | None:
+    """Local name of the OpenADR message inside an ``<oadrPayload>`` element."""
+    signed = payload.find(SIGNED)
+    if signed is None or len(signed) == 0:
+        return None
+    tag = signed[0].tag
+    return tag.rsplit("}", 1)[-1] if tag.startswith(f"{{{OADR_NS}}}") else None
+
+
+def service_of(payload: ET.Element) -> str | None:
+    """The OpenADR service the message belongs to (the HTTP binding's URL path end)."""
+    name = message_name(payload)
+    return SERVICE_OF_ELEMENT.get(name) if name else None
+
+
+def to_bytes(payload: ET.Element) -> bytes:
+    """Serialize the payload element the XMPP stream parser built (the codec then
+    decodes and XSD-validates it as it does an HTTP body). Prefixes may differ from the
+    sender's; the XML is the same."""
+    return ET.tostring(payload, encoding="utf-8", xml_declaration=True)
+
+
+def to_element(body: bytes) -> ET.Element:
+    """Our codec's encoding as an element to put into an IQ. Only ever called on bytes
+    this process encoded (or stored after encoding), never on input from the network."""
+    return ET.fromstring(body)  # noqa: S314 - trusted, self-made bytes
+
+
+def identity_of(jid_bare: str) -> str:
+    """What the VTN binds a VEN to when it talks XMPP (its ``fingerprint`` field): the
+    authenticated bare JID, marked so it never equals a certificate fingerprint."""
+    return f"xmpp:{jid_bare.lower()}"

@@ -19,6 +19,8 @@ from ven_sim.scenario import ScenarioError, builtin_names, load_scenario
 from ven_sim.stats import Stats
 from ven_sim.tls import ClientTls, TlsError, TlsOptions
 from ven_sim.view import render
+from ven_sim.xmpp_cli import xmpp_from_cli, xmpp_options
+from ven_sim.xmpp_fleet import XmppOptions, run_xmpp_fleet
 from vtn.server import run_fast
 
 _ISO = re.compile(r"^P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?"
@@ -121,12 +123,18 @@ def main() -> None:
                    "takes them all for one VEN: use --cert-dir for fleets).")
 @click.option("--key", "key_file", type=_FILE, default=None,
               help="Key of --cert (default: in the --cert file).")
+@click.option("--transport", type=click.Choice(["pull", "xmpp"]), default="pull",
+              show_default=True,
+              help="pull: HTTP polling; xmpp: one XMPP session per VEN (--vtn xmpp:JID).")
+@xmpp_options
 def run(vtn: str, vens: int, ders_per_ven: int, poll: float | None, report: float | None,
         duration: float | None, center: str, radius_km: float, name_prefix: str,
         start_index: int, scenario: str, client: str, connections: int, http_client: str,
         timeout: float, ramp: float | None, seed: int, validate: bool, cancel_on_exit: bool,
         json_path: Path | None, quiet: bool, ca_file: Path | None, cert_dir: Path | None,
-        issue_from: Path | None, cert_file: Path | None, key_file: Path | None) -> None:
+        issue_from: Path | None, cert_file: Path | None, key_file: Path | None,
+        transport: str, xmpp_server: str | None, xmpp_domain: str | None,
+        xmpp_password: str, xmpp_tls: str) -> None:
     """Start the fleet; Ctrl-C or SIGTERM stops it cleanly and prints a summary.
 
     Over https every VEN presents a client certificate when --cert-dir or --cert is given.
@@ -137,10 +145,13 @@ def run(vtn: str, vens: int, ders_per_ven: int, poll: float | None, report: floa
         load_scenario(scenario)
     except ScenarioError as exc:
         raise click.BadParameter(str(exc), param_hint="--scenario") from None
+    xmpp = (xmpp_from_cli(vtn, vens, xmpp_server, xmpp_domain, xmpp_password, xmpp_tls)
+            if transport == "xmpp" else None)
     tls = TlsOptions(ca_file=ca_file, cert_file=cert_file, key_file=key_file,
                      cert_dir=cert_dir, issue_from=issue_from)
     try:
-        tls.check(vtn)
+        if xmpp is None:
+            tls.check(vtn)
     except TlsError as exc:
         raise click.UsageError(str(exc)) from None
     if cert_file is not None and vens > 1:
@@ -166,7 +177,7 @@ def run(vtn: str, vens: int, ders_per_ven: int, poll: float | None, report: floa
     live_view = not quiet and console.is_terminal
     try:
         # the same event loop as vtn serve: cheaper sockets per request
-        stats = run_fast(_run(options, console if live_view else None))
+        stats = run_fast(_run(options, console if live_view else None, xmpp))
     except TlsError as exc:
         raise click.ClickException(str(exc)) from None
     summary = stats.to_dict()
@@ -190,12 +201,19 @@ def stop_on_signals() -> asyncio.Event:
     return stop
 
 
-async def _run(options: FleetOptions, console: Console | None) -> Stats:
+async def _run(options: FleetOptions, console: Console | None,
+               xmpp: XmppOptions | None = None) -> Stats:
     stop = stop_on_signals()
+
+    async def fleet(on_tick: Any = None) -> Stats:
+        if xmpp is not None:
+            return await run_xmpp_fleet(options, xmpp, stop, on_tick)
+        return await run_fleet(options, stop, on_tick)
+
     if console is None:
-        return await run_fleet(options, stop)
+        return await fleet()
     with Live(console=console, refresh_per_second=2, transient=True) as live:
-        return await run_fleet(options, stop, on_tick=lambda s: live.update(render(s)))
+        return await fleet(lambda s: live.update(render(s)))
 
 
 @main.command()

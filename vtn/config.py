@@ -201,6 +201,10 @@ class XmppConfig(Section):
     ack_timeout_s: float = Field(30.0, gt=0)
     # wait between reconnection attempts grows to this cap after the server went away
     reconnect_max_s: float = Field(5.0, gt=0)
+    # a VEN whose deliveries fail (offline, no ack) is retried with a back-off up to this
+    retry_max_s: float = Field(30.0, gt=0)
+    # VENs delivered to at once by this process (one payload in flight per VEN)
+    concurrency: int = Field(512, ge=1)
 
 
 class Config(BaseSettings):

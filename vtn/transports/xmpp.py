@@ -231,21 +231,21 @@ class XmppTransport:
 
     # --- outbound ------------------------------------------------------------------------
 
-    async def deliver(self, address: str, body: bytes) -> bool:
-        """Send one payload to a VEN's full JID; True once it acknowledged it (IQ result).
-
-        False when the VTN has no session, the VEN is offline (the server answers
-        service-unavailable), refuses it, or no answer came within ``ack_timeout_s``: the
-        caller keeps the message and tries again later."""
+    async def deliver(self, address: str, body: bytes) -> str | None:
+        """Send one payload to a VEN's full JID; None once the VEN acknowledged it (IQ
+        result), else why not: the VTN has no session, the VEN is offline (the server
+        answers service-unavailable), refused it, or did not answer within
+        ``ack_timeout_s``. The caller keeps the message and tries again later."""
         if not self.online.is_set():
-            return False
+            return "no XMPP session"
         iq = self.client.make_iq_set(ito=address)
         iq.append(to_element(body))
         try:
             await iq.send(timeout=self.config.ack_timeout_s)
-            return True
-        except (IqError, IqTimeout):
-            return False
-        except Exception:  # connection dropped while sending
-            log.debug("XMPP: delivery to %s failed", address, exc_info=True)
-            return False
+            return None
+        except IqError as exc:
+            return f"VEN answered {exc.condition}"
+        except IqTimeout:
+            return "no acknowledgement in time"
+        except Exception as exc:  # the stream went away while sending
+            return f"connection: {type(exc).__name__}"

@@ -11,7 +11,7 @@ from slixmpp.exceptions import IqError
 
 from tests.conftest import make_vtn
 from tests.xmpp_server import ProsodyServer
-from tests.xmpp_support import eventually, prosody, prosody_or_skip, ven_link, xmpp_config
+from tests.xmpp_support import prosody, ven_link, xmpp_config
 from vtn.app import Vtn
 from vtn.codec import messages as m
 from vtn.config import Config
@@ -78,27 +78,3 @@ async def test_a_payload_that_is_no_openadr_message_gets_an_iq_error(
     finally:
         await link.close()
     assert caught.value.condition == "bad-request"
-
-
-async def test_vtn_reconnects_after_the_xmpp_server_restarts(config: Config) -> None:
-    prosody_or_skip()
-    server = ProsodyServer()
-    server.add_account("vtn", "vtn-secret")
-    server.start()
-    vtn = make_vtn(config)
-    await vtn.start()
-    transport = XmppTransport(vtn.engine, xmpp_config(server))
-    try:
-        assert await transport.start(10)
-        server.restart()
-        await eventually(lambda: transport.sessions >= 2, timeout_s=20)
-        link = await ven_link(server)
-        try:
-            reply = await link.send("EiRegisterParty", m.QueryRegistration("after"))
-        finally:
-            await link.close()
-        assert isinstance(reply, m.CreatedPartyRegistration) and reply.response.code == m.OK
-    finally:
-        await transport.stop()
-        await vtn.stop()
-        server.cleanup()

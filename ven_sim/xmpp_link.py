@@ -18,7 +18,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-import slixmpp
 from slixmpp import JID, Iq
 from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream import register_stanza_plugin
@@ -28,7 +27,7 @@ from slixmpp.xmlstream.matcher import StanzaPath
 from ven_sim.stats import Stats
 from vtn.codec import CodecError, decode, encode
 from vtn.codec import messages as m
-from vtn.transports.xmpp import configure
+from vtn.transports.xmpp import ReconnectingClient, configure
 from vtn.transports.xmpp_binding import OadrPayload, to_bytes, to_element
 
 log = logging.getLogger(__name__)
@@ -53,7 +52,8 @@ class XmppLink:
         self.online = asyncio.Event()
         self.pushed = 0  # payloads the VTN delivered to this VEN
         self._stopping = False
-        client = slixmpp.ClientXMPP(jid, password)
+        client = ReconnectingClient(jid, password)
+        client.reconnect_max_s = 2.0
         configure(client, tls)
         client.register_handler(CoroutineCallback(
             "OpenADR push", StanzaPath("iq@type=set/oadr"), self._on_push))

@@ -207,6 +207,44 @@ class XmppConfig(Section):
     concurrency: int = Field(512, ge=1)
 
 
+class PushConfig(Section):
+    """[push]: delivery to VENs that registered for HTTP push (vtn.transports.push)."""
+
+    # run the push deliverer in this process (every process may: a per-VEN lease in the
+    # store makes one of them push a given VEN at a time)
+    enabled: bool = True
+    # transport addresses accepted at registration (and checked again at every connect)
+    allowed_schemes: list[Literal["http", "https"]] = Field(default_factory=lambda: ["https"])
+    # host name patterns (fnmatch, e.g. "*.ven.example.com"); empty: any host name
+    allowed_hosts: list[str] = Field(default_factory=list)
+    # ports accepted; empty: any
+    allowed_ports: list[int] = Field(default_factory=list)
+    # private, loopback, link-local and other non-public addresses are refused unless
+    # they fall in one of these networks (e.g. "10.20.0.0/16"); public ones are allowed
+    # while allow_public is true
+    allowed_cidrs: list[str] = Field(default_factory=list)
+    allow_public: bool = True
+    connect_timeout_s: float = Field(5.0, gt=0)
+    timeout_s: float = Field(30.0, gt=0)  # whole request, reply included
+    max_reply_bytes: int = Field(2 * 1024 * 1024, ge=1024)
+    # retry schedule after a failed delivery: initial * 2^(n-1), capped, +- jitter
+    backoff_initial_s: float = Field(1.0, gt=0)
+    backoff_max_s: float = Field(300.0, gt=0)
+    backoff_jitter: float = Field(0.3, ge=0, le=1)
+    # the per-VEN lease: how long a holder may go without renewing it
+    lease_s: float = Field(30.0, gt=0)
+    # how often the store is asked which push VENs have something queued
+    scan_interval_s: float = Field(0.25, gt=0)
+    scan_batch: int = Field(500, ge=1, le=100000)
+    concurrency: int = Field(256, ge=1, le=100000)  # VENs pushed at once by this process
+    # mutual TLS for https targets: our client certificate (default: [tls] cert/key) and
+    # the CA that signs VEN server certificates (default: [tls] client_ca_file, else the
+    # system store)
+    client_cert_file: str = ""
+    client_key_file: str = ""
+    ca_file: str = ""
+
+
 class Config(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="VTN_",
@@ -229,6 +267,7 @@ class Config(BaseSettings):
     views: ViewsConfig = ViewsConfig()
     events: EventsConfig = EventsConfig()
     xmpp: XmppConfig = XmppConfig()
+    push: PushConfig = PushConfig()
 
     @classmethod
     def settings_customise_sources(

@@ -54,6 +54,7 @@ from registry.models import (
     View,
 )
 from registry.mongo import (
+    delivery,
     ders,
     discovery,
     events,
@@ -72,9 +73,11 @@ from registry.mongo.conn import Doc, MongoConn, Session
 from registry.port import (
     SERVICE,
     Batch,
+    DeliveryTarget,
     DerQuery,
     DerRef,
     EventQuery,
+    Lease,
     PollState,
     Scope,
     StoreUnavailable,
@@ -263,6 +266,35 @@ class MongoStore:
     async def pending_count(self, ven_id: str) -> int:
         return await outbox.pending_count(self.conn, ven_id)
 
+    # --- delivery to push / XMPP VENs (registry.mongo.delivery) -----------------
+
+    async def delivery_candidates(
+        self, transport: str, now: float, limit: int
+    ) -> list[DeliveryTarget]:
+        return await delivery.delivery_candidates(self.conn, transport, now, limit)
+
+    async def delivery_target(self, ven_id: str) -> DeliveryTarget | None:
+        return await delivery.delivery_target(self.conn, ven_id)
+
+    async def acquire_lease(
+        self, ven_id: str, holder: str, now: float, ttl_s: float
+    ) -> Lease | None:
+        return await delivery.acquire_lease(self.conn, ven_id, holder, now, ttl_s)
+
+    async def renew_lease(
+        self, lease: Lease, until: float, attempts: int | None = None
+    ) -> Lease | None:
+        return await delivery.renew_lease(self.conn, lease, until, attempts)
+
+    async def release_lease(self, lease: Lease) -> None:
+        await delivery.release_lease(self.conn, lease)
+
+    async def peek_next(self, ven_id: str) -> OutboxMessage | None:
+        return await delivery.peek_next(self.conn, ven_id)
+
+    async def ack_delivered(self, lease: Lease, seq: int) -> bool:
+        return await delivery.ack_delivered(self.conn, lease, seq)
+
     # --- event log --------------------------------------------------------------
 
     async def read_log(
@@ -346,6 +378,8 @@ async def _apply(c: MongoConn, batch: Batch, s: Session) -> list[LogEntry]:
     await outbox.write_outbox(c, batch, s)
     if batch.opts:
         await opts.write_opts(c, batch, s)
+    if batch.drop_delivery_targets or batch.delivery_targets:
+        await delivery.write_targets(c, batch, s)
     # deliveries and markers, then the event documents (see registry.mongo.events)
     await events.write_shares(c, batch, s)
     if batch.events or batch.deliveries or batch.delete_deliveries:

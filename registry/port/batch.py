@@ -20,6 +20,7 @@ from registry.models import (
     Ven,
     View,
 )
+from registry.port.delivery import DeliveryTarget
 from registry.port.events import OptAnswer
 
 ANY = "*"  # Batch.announce: no expectation about the previous hash
@@ -117,6 +118,10 @@ class Batch:
     # events when it is claimed, so it always carries every event current for the VEN
     distribute_to: list[str] = field(default_factory=list)
     opts: list[OptSchedule] = field(default_factory=list)  # upsert on (ven_id, opt_id)
+    # VENs delivered to by push or XMPP (registry.port.delivery): upsert on ven_id after
+    # dropping these (a VEN that registers for pull, or is unregistered)
+    drop_delivery_targets: list[str] = field(default_factory=list)
+    delivery_targets: list[DeliveryTarget] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return any(

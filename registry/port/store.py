@@ -6,6 +6,7 @@ from typing import Protocol
 
 from registry.models import LogEntry
 from registry.port.batch import Batch
+from registry.port.delivery import DeliveryStore
 from registry.port.ders import DerStore
 from registry.port.events import EventStore
 from registry.port.liveness import LivenessStore
@@ -29,6 +30,7 @@ class Store(
     EventStore,
     NonceStore,
     TransferStore,
+    DeliveryStore,
     Protocol,
 ):
     """Persistence port used by the service layer, the scheduler and the CLI."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from registry.discovery import haversine_m
 from registry.port import StoreUnavailable
-from registry.sqlite.schema import EVENTS_SCHEMA, SCHEMA, VIEWS_SCHEMA
+from registry.sqlite.schema import DELIVERY_SCHEMA, EVENTS_SCHEMA, SCHEMA, VIEWS_SCHEMA
 
 WAL_AUTOCHECKPOINT_PAGES = 10_000
 
@@ -37,7 +37,7 @@ def connect(path: Path, synchronous: str) -> sqlite3.Connection:
     # docs/benchmarks.md, issue #5)
     db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
     with immediate(db):
-        for statement in (SCHEMA + VIEWS_SCHEMA + EVENTS_SCHEMA).split(";"):
+        for statement in (SCHEMA + VIEWS_SCHEMA + EVENTS_SCHEMA + DELIVERY_SCHEMA).split(";"):
             if statement.strip():
                 db.execute(statement)
     return db

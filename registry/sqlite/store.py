@@ -35,15 +35,18 @@ from registry.models import (
 from registry.port import (
     SERVICE,
     Batch,
+    DeliveryTarget,
     DerQuery,
     DerRef,
     EventQuery,
+    Lease,
     PollState,
     Scope,
     StoreUnavailable,
     TelemetryBucket,
 )
 from registry.sqlite import (
+    delivery,
     ders,
     discovery,
     events,
@@ -255,6 +258,35 @@ class SqliteStore:
     async def pending_count(self, ven_id: str) -> int:
         return outbox.pending_count(self.db, ven_id)
 
+    # --- delivery to push / XMPP VENs (registry.sqlite.delivery) ----------------
+
+    async def delivery_candidates(
+        self, transport: str, now: float, limit: int
+    ) -> list[DeliveryTarget]:
+        return delivery.delivery_candidates(self.db, transport, now, limit)
+
+    async def delivery_target(self, ven_id: str) -> DeliveryTarget | None:
+        return delivery.delivery_target(self.db, ven_id)
+
+    async def acquire_lease(
+        self, ven_id: str, holder: str, now: float, ttl_s: float
+    ) -> Lease | None:
+        return delivery.acquire_lease(self.db, ven_id, holder, now, ttl_s)
+
+    async def renew_lease(
+        self, lease: Lease, until: float, attempts: int | None = None
+    ) -> Lease | None:
+        return delivery.renew_lease(self.db, lease, until, attempts)
+
+    async def release_lease(self, lease: Lease) -> None:
+        delivery.release_lease(self.db, lease)
+
+    async def peek_next(self, ven_id: str) -> OutboxMessage | None:
+        return delivery.peek_next(self.db, ven_id)
+
+    async def ack_delivered(self, lease: Lease, seq: int) -> bool:
+        return delivery.ack_delivered(self.db, lease, seq)
+
     # --- event log --------------------------------------------------------------
 
     async def read_log(
@@ -350,6 +382,8 @@ def _apply(db: sqlite3.Connection, batch: Batch) -> list[LogEntry]:
         outbox.write_outbox(db, batch)
     if batch.opts:
         opts.write_opts(db, batch)
+    if batch.drop_delivery_targets or batch.delivery_targets:
+        delivery.write_targets(db, batch)
     events.write_events(db, batch)  # after clear_outbox_of: a fresh marker stays
     entries = log.append_log(db, batch.log)
     for ven_id, at in batch.mark_online:

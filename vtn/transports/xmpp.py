@@ -59,7 +59,7 @@ def registration_problem(msg: m.Message, sender: JID) -> str | None:
     return None
 
 
-class _Client(slixmpp.ClientXMPP):
+class ReconnectingClient(slixmpp.ClientXMPP):
     """One XMPP session; reconnection attempts are capped at ``reconnect_max_s``."""
 
     reconnect_max_s = 5.0
@@ -94,7 +94,7 @@ class XmppTransport:
         self.sessions = 0  # sessions started (1 + reconnections)
         self._stopping = False
         self._tasks: set[asyncio.Task[None]] = set()
-        client = _Client(config.jid, config.password)
+        client = ReconnectingClient(config.jid, config.password)
         client.reconnect_max_s = config.reconnect_max_s
         configure(client, config.tls, config.ca_file)
         register_stanza_plugin(Iq, OadrPayload)

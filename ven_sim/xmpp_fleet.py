@@ -12,6 +12,7 @@ most :data:`MAX_VENS` of them; run several processes (``--start-index``) for mor
 from __future__ import annotations
 
 import asyncio
+import heapq
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -104,16 +105,16 @@ async def run_xmpp_fleet(
               rng=random.Random(options.seed + 1), now=loop.time)
     links = [XmppLink(jid_of(osb, xmpp), xmpp.password, xmpp.vtn_jid, stats, xmpp.server,
                       xmpp.tls, options.timeout_s, options.validate) for osb in osbs]
-    for osb, link in zip(osbs, links, strict=True):
-        link.on_message = _handler(osb, env)
+    turns: list[Any] = [_Turns(osb) for osb in osbs]
+    scheduler = Scheduler(turns, links[0], env, options.connections,  # type: ignore[arg-type]
+                          lambda i: links[i])
+    for i, (osb, link) in enumerate(zip(osbs, links, strict=True)):
+        link.on_message = _handler(osb, env, scheduler, i)
     try:
         up = await connect_all(links, options.timeout_s)
         if up < len(links):
             stats.errors["xmpp login"] += len(links) - up
         ramp = options.ramp_s if options.ramp_s is not None else min(30.0, options.vens / 100)
-        turns: list[Any] = [_Turns(osb) for osb in osbs]
-        scheduler = Scheduler(turns, links[0], env, options.connections,  # type: ignore[arg-type]
-                              lambda i: links[i])
         await scheduler.run(stop, options.duration_s, ramp, on_tick)
         if options.cancel_on_exit:
             await scheduler.cancel_all()
@@ -124,8 +125,15 @@ async def run_xmpp_fleet(
     return stats
 
 
-def _handler(osb: Osb, env: Env) -> Callable[[XmppLink, m.Message], Any]:
+def _handler(osb: Osb, env: Env, scheduler: Scheduler,
+             i: int) -> Callable[[XmppLink, m.Message], Any]:
+    """Handle a pushed payload, then let the OSB step again soon: what it was sent (a
+    report request, a registration change) may move its next due time earlier, and the
+    scheduler only knows the time its last step returned."""
+
     async def handle(link: XmppLink, msg: m.Message) -> None:
         await osb.handle(link, env, msg)
+        if not scheduler.closing:
+            heapq.heappush(scheduler.heap, (env.now(), i))
 
     return handle

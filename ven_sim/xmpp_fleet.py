@@ -25,6 +25,7 @@ from ven_sim.session import Env
 from ven_sim.stats import Stats
 from ven_sim.xmpp_link import XmppLink
 from vtn.codec import messages as m
+from vtn.transports.xmpp_binding import tls_context
 
 MAX_VENS = 2000  # sessions per process: descriptors, memory (~150 KB each) and CPU
 CONNECT_AT_ONCE = 50  # logins in flight at once (SASL SCRAM costs the server CPU)
@@ -103,8 +104,9 @@ async def run_xmpp_fleet(
     loop = asyncio.get_running_loop()
     env = Env(scenario, poll_s=NO_POLL_S, report_s=options.report_s,
               rng=random.Random(options.seed + 1), now=loop.time)
+    context = tls_context()  # one for the fleet (see tls_context)
     links = [XmppLink(jid_of(osb, xmpp), xmpp.password, xmpp.vtn_jid, stats, xmpp.server,
-                      xmpp.tls, options.timeout_s, options.validate) for osb in osbs]
+                      xmpp.tls, options.timeout_s, options.validate, context) for osb in osbs]
     turns: list[Any] = [_Turns(osb) for osb in osbs]
     scheduler = Scheduler(turns, links[0], env, options.connections,  # type: ignore[arg-type]
                           lambda i: links[i])

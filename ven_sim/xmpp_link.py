@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 
@@ -27,8 +28,13 @@ from slixmpp.xmlstream.matcher import StanzaPath
 from ven_sim.stats import Stats
 from vtn.codec import CodecError, decode, encode
 from vtn.codec import messages as m
-from vtn.transports.xmpp import ReconnectingClient, configure
-from vtn.transports.xmpp_binding import OadrPayload, to_bytes, to_element
+from vtn.transports.xmpp_binding import (
+    OadrPayload,
+    ReconnectingClient,
+    configure,
+    to_bytes,
+    to_element,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +47,8 @@ class XmppLink:
 
     def __init__(self, jid: str, password: str, vtn_jid: str, stats: Stats,
                  server: tuple[str, int] | None = None, tls: str = "none",
-                 timeout_s: float = 10.0, validate: bool = False) -> None:
+                 timeout_s: float = 10.0, validate: bool = False,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.vtn_jid = vtn_jid
         self.stats = stats
         self.server = server
@@ -52,7 +59,7 @@ class XmppLink:
         self.online = asyncio.Event()
         self.pushed = 0  # payloads the VTN delivered to this VEN
         self._stopping = False
-        client = ReconnectingClient(jid, password)
+        client = ReconnectingClient(jid, password, ssl_context)
         client.reconnect_max_s = 2.0
         configure(client, tls)
         if tls == "none":

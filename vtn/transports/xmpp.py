@@ -17,7 +17,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-import slixmpp
 from slixmpp import JID, Iq
 from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream import register_stanza_plugin
@@ -31,6 +30,8 @@ from vtn.services.dispatch import Engine, error_reply
 from vtn.transports.xmpp_binding import (
     FEATURE,
     OadrPayload,
+    ReconnectingClient,
+    configure,
     identity_of,
     service_of,
     to_bytes,
@@ -57,29 +58,6 @@ def registration_problem(msg: m.Message, sender: JID) -> str | None:
     if address.bare.lower() != sender.bare.lower():
         return "oadrTransportAddress is not the JID this message came from"
     return None
-
-
-class ReconnectingClient(slixmpp.ClientXMPP):
-    """One XMPP session; reconnection attempts are capped at ``reconnect_max_s``."""
-
-    reconnect_max_s = 5.0
-
-    def reschedule_connection_attempt(self) -> asyncio.Future | None:  # type: ignore[override]
-        self._connect_loop_wait = min(self._connect_loop_wait, self.reconnect_max_s)
-        fut = super().reschedule_connection_attempt()
-        self._connect_loop_wait = min(self._connect_loop_wait, self.reconnect_max_s)
-        return fut
-
-
-def configure(client: slixmpp.ClientXMPP, tls: str, ca_file: str = "") -> None:
-    """TLS policy of a connection: "starttls" (required), "direct" or "none" (loopback)."""
-    client.enable_direct_tls = tls == "direct"
-    client.enable_starttls = tls == "starttls"
-    client.enable_plaintext = tls == "none"
-    if tls == "none":  # SCRAM never sends the password; TLS-less only on loopback
-        client.plugin["feature_mechanisms"].unencrypted_scram = True
-    if ca_file:
-        client.ca_certs = ca_file
 
 
 class XmppTransport:

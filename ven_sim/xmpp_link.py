@@ -20,7 +20,6 @@ import time
 from collections.abc import Awaitable, Callable
 
 from slixmpp import JID, Iq
-from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream import register_stanza_plugin
 from slixmpp.xmlstream.handler import CoroutineCallback
 from slixmpp.xmlstream.matcher import StanzaPath
@@ -33,8 +32,8 @@ from vtn.transports.xmpp_binding import (
     ReconnectingClient,
     configure,
     to_bytes,
-    to_element,
 )
+from vtn.transports.xmpp_raw import IqRefused, RawIq
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +72,7 @@ class XmppLink:
         client.add_event_handler("session_start", self._on_session_start)
         client.add_event_handler("disconnected", self._on_disconnected)
         self.client = client
+        self.raw = RawIq(client)
 
     @property
     def jid(self) -> str:
@@ -118,16 +118,14 @@ class XmppLink:
                 await asyncio.wait_for(self.online.wait(), self.timeout_s)
             except TimeoutError:
                 return "connection"
-        iq = self.client.make_iq_set(ito=self.vtn_jid)
-        iq.append(to_element(body))
         stats = self.stats
         stats.in_flight += 1
         start = time.perf_counter()
         try:
-            result = await iq.send(timeout=self.timeout_s)
-        except IqTimeout:
+            result = await self.raw.request(self.vtn_jid, body, self.timeout_s)
+        except TimeoutError:
             return "timeout"
-        except IqError as exc:
+        except IqRefused as exc:
             return f"xmpp {exc.condition}"
         except Exception:  # the stream went away under the request
             return "connection"

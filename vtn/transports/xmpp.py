@@ -18,7 +18,6 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from slixmpp import JID, Iq
-from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream import register_stanza_plugin
 from slixmpp.xmlstream.handler import CoroutineCallback
 from slixmpp.xmlstream.matcher import StanzaPath
@@ -35,8 +34,8 @@ from vtn.transports.xmpp_binding import (
     identity_of,
     service_of,
     to_bytes,
-    to_element,
 )
+from vtn.transports.xmpp_raw import IqRefused, RawIq
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +84,7 @@ class XmppTransport:
         client.add_event_handler("disconnected", self._on_disconnected)
         client.add_event_handler("presence_available", self._on_presence)
         self.client = client
+        self.raw = RawIq(client)
 
     @property
     def jid(self) -> str:
@@ -195,9 +195,7 @@ class XmppTransport:
         return encode(reply)
 
     def _result(self, iq: Iq, body: bytes) -> None:
-        result = iq.reply(clear=True)
-        result.append(to_element(body))
-        result.send()
+        self.raw.result(iq["id"], str(iq["from"]), body)
 
     def _error(self, iq: Iq, etype: str, condition: str, text: str) -> None:
         err = iq.reply(clear=True)
@@ -216,14 +214,12 @@ class XmppTransport:
         ``ack_timeout_s``. The caller keeps the message and tries again later."""
         if not self.online.is_set():
             return "no XMPP session"
-        iq = self.client.make_iq_set(ito=address)
-        iq.append(to_element(body))
         try:
-            await iq.send(timeout=self.config.ack_timeout_s)
+            await self.raw.request(address, body, self.config.ack_timeout_s)
             return None
-        except IqError as exc:
+        except IqRefused as exc:
             return f"VEN answered {exc.condition}"
-        except IqTimeout:
+        except TimeoutError:
             return "no acknowledgement in time"
         except Exception as exc:  # the stream went away while sending
             return f"connection: {type(exc).__name__}"

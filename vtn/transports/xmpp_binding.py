@@ -80,12 +80,6 @@ def to_bytes(payload: ET.Element) -> bytes:
     return ET.tostring(payload, encoding="utf-8", xml_declaration=True)
 
 
-def to_element(body: bytes) -> ET.Element:
-    """Our codec's encoding as an element to put into an IQ. Only ever called on bytes
-    this process encoded (or stored after encoding), never on input from the network."""
-    return ET.fromstring(body)  # noqa: S314 - trusted, self-made bytes
-
-
 def identity_of(jid_bare: str) -> str:
     """What the VTN binds a VEN to when it talks XMPP (its ``fingerprint`` field): the
     authenticated bare JID, marked so it never equals a certificate fingerprint."""

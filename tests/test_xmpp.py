@@ -64,6 +64,25 @@ async def test_registration_naming_another_jid_is_refused(
     assert await vtn.store.find_ven_by_name("mallory") is None
 
 
+@pytest.mark.parametrize(("address", "why"), [
+    ("not a jid@@/", "not a JID"), (None, "full JID"), ("{me}", "full JID")])
+async def test_registration_without_its_own_full_jid_is_refused(
+        xmpp_vtn: tuple[Vtn, XmppTransport], prosody: ProsodyServer, address: str | None,
+        why: str) -> None:
+    link = await ven_link(prosody)
+    try:
+        if address == "{me}":
+            address = link.client.boundjid.bare  # bare: deliveries would go nowhere
+        body = m.CreatePartyRegistration("r-2", transport_name="xmpp", ven_name="no-jid",
+                                         transport_address=address, http_pull_model=None)
+        link._outbound = lambda msg: msg  # type: ignore[method-assign]
+        reply = await link.send("EiRegisterParty", body)
+    finally:
+        await link.close()
+    assert isinstance(reply, m.CreatedPartyRegistration)
+    assert reply.response.code == m.NOT_ALLOWED and why in reply.response.description
+
+
 async def test_a_payload_that_is_no_openadr_message_gets_an_iq_error(
         xmpp_vtn: tuple[Vtn, XmppTransport], prosody: ProsodyServer) -> None:
     link = await ven_link(prosody)

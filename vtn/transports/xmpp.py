@@ -18,6 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from slixmpp import JID, Iq
+from slixmpp.jid import InvalidJID
 from slixmpp.xmlstream import register_stanza_plugin
 from slixmpp.xmlstream.handler import CoroutineCallback
 from slixmpp.xmlstream.matcher import StanzaPath
@@ -51,7 +52,10 @@ def registration_problem(msg: m.Message, sender: JID) -> str | None:
         return None
     if msg.transport_name != "xmpp":
         return "register over XMPP with oadrTransportName xmpp"
-    address = JID(msg.transport_address or "") if msg.transport_address else None
+    try:
+        address = JID(msg.transport_address) if msg.transport_address else None
+    except InvalidJID:
+        return "oadrTransportAddress is not a JID"
     if address is None or not address.resource:
         return "oadrTransportAddress must be your full JID (with resource)"
     if address.bare.lower() != sender.bare.lower():

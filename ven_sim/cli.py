@@ -14,7 +14,7 @@ import click
 from rich.console import Console
 from rich.live import Live
 
-from ven_sim.fleet import FleetOptions, build_osbs, rss_mb, run_fleet, ven_name
+from ven_sim.fleet import TRANSPORTS, FleetOptions, build_osbs, rss_mb, run_fleet, ven_name
 from ven_sim.scenario import ScenarioError, builtin_names, load_scenario
 from ven_sim.stats import Stats
 from ven_sim.tls import ClientTls, TlsError, TlsOptions
@@ -96,6 +96,14 @@ def main() -> None:
 @click.option("--client", type=click.Choice(["oadr", "openleadr"]), default="oadr",
               show_default=True, help="openleadr: use openleadr's OpenADRClient instead.")
 @click.option("--connections", default=64, show_default=True, type=click.IntRange(1))
+@click.option("--transport", type=click.Choice(TRANSPORTS), default="pull", show_default=True,
+              help="pull: VENs poll; push: they register for HTTP push and the VTN POSTs "
+                   "to them (one listening socket, one path per VEN).")
+@click.option("--push-listen", default="127.0.0.1:0", show_default=True,
+              help="HOST:PORT the push VENs listen on (port 0: any free one).")
+@click.option("--push-url", default=None,
+              help="Base URL the push VENs announce (default: http://HOST:PORT of "
+                   "--push-listen); each VEN adds /ven/NAME.")
 @click.option("--http", "http_client", type=click.Choice(["lean", "aiohttp"]), default="lean",
               show_default=True, help="HTTP client of the oadr fleet: lean (keep-alive "
                                       "HTTP/1.1, cheapest per request) or aiohttp.")
@@ -129,7 +137,8 @@ def main() -> None:
 @xmpp_options
 def run(vtn: str, vens: int, ders_per_ven: int, poll: float | None, report: float | None,
         duration: float | None, center: str, radius_km: float, name_prefix: str,
-        start_index: int, scenario: str, client: str, connections: int, http_client: str,
+        start_index: int, scenario: str, client: str, connections: int, transport: str,
+        push_listen: str, push_url: str | None, http_client: str,
         timeout: float, ramp: float | None, seed: int, validate: bool, cancel_on_exit: bool,
         json_path: Path | None, quiet: bool, ca_file: Path | None, cert_dir: Path | None,
         issue_from: Path | None, cert_file: Path | None, key_file: Path | None,
@@ -162,8 +171,13 @@ def run(vtn: str, vens: int, ders_per_ven: int, poll: float | None, report: floa
         duration_s=duration, center=parse_center(center), radius_km=radius_km,
         name_prefix=name_prefix, start_index=start_index, scenario=scenario, client=client,
         connections=connections, timeout_s=timeout, ramp_s=ramp, cancel_on_exit=cancel_on_exit,
-        seed=seed, validate=validate, tls=tls, http=http_client,
+        seed=seed, validate=validate, tls=tls, http=http_client, transport=transport,
+        push_listen=push_listen, push_url=push_url,
     )
+    if client == "openleadr" and transport != "pull":
+        raise click.UsageError("openleadr's client has no push: use --transport pull")
+    if transport == "push" and not push_listen.rpartition(":")[2].isdigit():
+        raise click.BadParameter("HOST:PORT", param_hint="--push-listen")
     if issue_from is not None:
         issuing = ClientTls(tls, [ven_name(options, i) for i in range(vens)])
         try:

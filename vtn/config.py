@@ -243,6 +243,8 @@ class PushConfig(Section):
     client_cert_file: str = ""
     client_key_file: str = ""
     ca_file: str = ""
+    # source address of push connections (multi-homed hosts, firewall rules); empty: any
+    local_address: str = ""
 
 
 class Config(BaseSettings):

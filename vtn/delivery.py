@@ -126,6 +126,14 @@ def _event_state(msg: m.DistributeEvent) -> list[tuple[str, int, str]]:
     return [(e.event_id, e.modification_number, e.event_status) for e in msg.events]
 
 
+@dataclass(slots=True)
+class _Held:
+    """A worker's lease, replaced as it is renewed; ``lost`` once another process has it."""
+
+    lease: Lease
+    lost: bool = False
+
+
 class Drainer:
     """Drains the outbox of every VEN of one transport (see the module docstring)."""
 
@@ -197,32 +205,60 @@ class Drainer:
                                           policy.lease_s)
         if lease is None:
             return  # another process delivers this VEN
-        keep = False
+        held = _Held(lease)
+        work = asyncio.current_task()
+        renewer = asyncio.create_task(self._keep(held, work))
+        outcome: str | None = None
+        stopping = False
         try:
-            keep = await self._drain(target, lease)
+            outcome = await self._drain(target, held)
+        except asyncio.CancelledError:
+            stopping = not held.lost  # Drainer.stop: hand the VEN over at once
         except Exception:
             log.exception("delivery to VEN %s failed", target.ven_id)
         finally:
-            if not keep:
-                with contextlib.suppress(Exception):
-                    await store.release_lease(lease)
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+        if held.lost:
+            return  # someone else's now: nothing more to write
+        with contextlib.suppress(Exception):
+            if outcome is not None:  # failed: keep the lease until the retry time
+                await self._failed(held.lease, outcome)
+            else:
+                await store.release_lease(held.lease)
+        if stopping:
+            raise asyncio.CancelledError
 
-    async def _drain(self, target: DeliveryTarget, lease: Lease) -> bool:
-        """Send the VEN's queue in order. True: keep the lease (it holds the retry time)."""
-        store, policy = self.ctx.store, self.policy
+    async def _keep(self, held: _Held, work: asyncio.Task[None] | None) -> None:
+        """Renew the lease while the worker runs (also during a slow send); a lost lease
+        stops the worker at once, so two processes never send to one VEN together."""
+        every = self.policy.lease_s / 3
+        while True:
+            await asyncio.sleep(every)
+            try:
+                renewed = await self.ctx.store.renew_lease(
+                    held.lease, time.time() + self.policy.lease_s)
+            except Exception:
+                log.warning("push lease of VEN %s not renewed (store)", held.lease.ven_id)
+                continue
+            if renewed is None:
+                held.lost = True
+                if work is not None:
+                    work.cancel()
+                return
+            held.lease = renewed
+
+    async def _drain(self, target: DeliveryTarget, held: _Held) -> str | None:
+        """Send the VEN's queue in order. None when done; the failure reason otherwise."""
+        store = self.ctx.store
         while True:
             msg = await store.peek_next(target.ven_id)
             if msg is None or msg.seq is None:
-                return False
+                return None
             ven = await store.get_ven(target.ven_id)
             if ven is None or not ven.registered:
-                return False
-            now = time.time()
-            if lease.until - now < policy.lease_s / 2:
-                renewed = await store.renew_lease(lease, now + policy.lease_s)
-                if renewed is None:
-                    return True  # lost: it is someone else's now
-                lease = renewed
+                return None
             marker = msg.kind == DISTRIBUTE and not msg.body
             built: m.DistributeEvent | None = None
             if marker:
@@ -236,23 +272,26 @@ class Drainer:
                 sent = await self.deliverer.send(target, ven, body)
                 await self._handle_reply(ven, sent)
             except DeliveryFailed as exc:
-                return await self._failed(lease, msg.kind, str(exc))
-            await store.ack_delivered(lease, msg.seq)
+                return f"{msg.kind}: {exc}"
+            if not await store.ack_delivered(held.lease, msg.seq):
+                log.warning("VEN %s acknowledged %s, but this process's lease was lost or "
+                            "the message is gone: it may be delivered again", ven.ven_id,
+                            msg.kind)
             self.delivered += 1
             await contact(self.ctx, ven)
             if built is not None:
                 await self._rearm_if_changed(ven.ven_id, built)
-            if lease.attempts:
-                lease = await store.renew_lease(lease, lease.until, 0) or lease
+            if held.lease.attempts:
+                held.lease = await store.renew_lease(held.lease, held.lease.until, 0) or held.lease
 
-    async def _failed(self, lease: Lease, kind: str, reason: str) -> bool:
+    async def _failed(self, lease: Lease, reason: str) -> None:
+        """Keep the lease until the retry time, with the failure counted in it."""
         self.failures += 1
         attempts = lease.attempts + 1
         delay = self.policy.backoff(attempts)
-        log.info("%s delivery of %s to VEN %s failed (attempt %d, retry in %.1f s): %s",
-                 self.deliverer.transport, kind, lease.ven_id, attempts, delay, reason)
-        kept = await self.ctx.store.renew_lease(lease, time.time() + delay, attempts)
-        return kept is not None
+        log.info("%s delivery to VEN %s failed (attempt %d, retry in %.1f s): %s",
+                 self.deliverer.transport, lease.ven_id, attempts, delay, reason)
+        await self.ctx.store.renew_lease(lease, time.time() + delay, attempts)
 
     async def _handle_reply(self, ven: Ven, sent: Sent) -> None:
         """The VEN's synchronous reply, through the engine as a VEN-initiated message."""

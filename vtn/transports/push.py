@@ -95,7 +95,8 @@ class HttpPushDeliverer:
         if self._session is None:
             connector = aiohttp.TCPConnector(
                 resolver=PolicyResolver(self.cfg), limit=self.cfg.concurrency,
-                limit_per_host=0, ttl_dns_cache=60)
+                limit_per_host=0, ttl_dns_cache=60,
+                local_addr=(self.cfg.local_address, 0) if self.cfg.local_address else None)
             timeout = aiohttp.ClientTimeout(total=self.cfg.timeout_s,
                                             sock_connect=self.cfg.connect_timeout_s)
             self._session = aiohttp.ClientSession(connector=connector, timeout=timeout,

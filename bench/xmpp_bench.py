@@ -182,11 +182,11 @@ async def bench(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
                     xtask.result()
                 await asyncio.sleep(0.1)
             xstats = xstats_box[0]
-            await wait_registered(xstats, args.vens, 300)
+            await wait_registered(xstats, args.vens, 900)
             connect_s = time.monotonic() - t0
             pstats = pstats_box[0] if pstats_box else None
             if pstats is not None:
-                await wait_registered(pstats, args.pull_vens, 300)
+                await wait_registered(pstats, args.pull_vens, 900)
             await asyncio.sleep(3)  # registration traffic (report registrations) settles
             async with http.get(base + "/api/v1/vens?limit=5000", headers=auth) as r:
                 ven_ids = [v["ven_id"] for v in (await r.json())["items"]]

@@ -47,7 +47,7 @@ async def test_ven_sim_xmpp_fleet_registers_reports_and_answers_an_event(
             ders = await store.list_ders(DerQuery(), SERVICE)
             return len(ders) == VENS * 4 and all(d.last_values for d in ders)
 
-        await eventually(reported, timeout_s=30, every_s=0.2)
+        await eventually(reported, timeout_s=90, every_s=0.2)
         vens = await store.list_vens(SERVICE)
         assert len(vens) == VENS
         assert {v.transport_name for v in vens} == {"xmpp"}

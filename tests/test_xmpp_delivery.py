@@ -90,7 +90,7 @@ async def answered(api: Api, event_id: str, vens: int) -> dict[str, str]:
         return len(doc["deliveries"]) == vens and all(
             d["opt_mod"] == 0 for d in doc["deliveries"])
 
-    await eventually(check, timeout_s=20, every_s=0.1)
+    await eventually(check, timeout_s=60, every_s=0.1)
     return {d["ven_id"]: d["response"] for d in doc["deliveries"]}
 
 

@@ -96,9 +96,11 @@ def main() -> None:
 @click.option("--client", type=click.Choice(["oadr", "openleadr"]), default="oadr",
               show_default=True, help="openleadr: use openleadr's OpenADRClient instead.")
 @click.option("--connections", default=64, show_default=True, type=click.IntRange(1))
-@click.option("--transport", type=click.Choice(TRANSPORTS), default="pull", show_default=True,
+@click.option("--transport", type=click.Choice([*TRANSPORTS, "xmpp"]), default="pull",
+              show_default=True,
               help="pull: VENs poll; push: they register for HTTP push and the VTN POSTs "
-                   "to them (one listening socket, one path per VEN).")
+                   "to them (one listening socket, one path per VEN); xmpp: one XMPP "
+                   "session per VEN (--vtn xmpp:JID, --xmpp-*).")
 @click.option("--push-listen", default="127.0.0.1:0", show_default=True,
               help="HOST:PORT the push VENs listen on (port 0: any free one).")
 @click.option("--push-url", default=None,
@@ -131,9 +133,6 @@ def main() -> None:
                    "takes them all for one VEN: use --cert-dir for fleets).")
 @click.option("--key", "key_file", type=_FILE, default=None,
               help="Key of --cert (default: in the --cert file).")
-@click.option("--transport", type=click.Choice(["pull", "xmpp"]), default="pull",
-              show_default=True,
-              help="pull: HTTP polling; xmpp: one XMPP session per VEN (--vtn xmpp:JID).")
 @xmpp_options
 def run(vtn: str, vens: int, ders_per_ven: int, poll: float | None, report: float | None,
         duration: float | None, center: str, radius_km: float, name_prefix: str,
@@ -142,7 +141,7 @@ def run(vtn: str, vens: int, ders_per_ven: int, poll: float | None, report: floa
         timeout: float, ramp: float | None, seed: int, validate: bool, cancel_on_exit: bool,
         json_path: Path | None, quiet: bool, ca_file: Path | None, cert_dir: Path | None,
         issue_from: Path | None, cert_file: Path | None, key_file: Path | None,
-        transport: str, xmpp_server: str | None, xmpp_domain: str | None,
+        xmpp_server: str | None, xmpp_domain: str | None,
         xmpp_password: str, xmpp_tls: str) -> None:
     """Start the fleet; Ctrl-C or SIGTERM stops it cleanly and prints a summary.
 

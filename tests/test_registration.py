@@ -113,7 +113,9 @@ async def test_open_enrollment_uses_default_tenant(vtn: Vtn) -> None:
     assert (ven.aggregator_id, ven.account_id) == ("agg-open", "acc-open")
 
 
-async def test_push_model_is_refused(vtn: Vtn) -> None:
+async def test_push_to_a_private_address_is_refused_by_default(vtn: Vtn) -> None:
+    """HTTP push is accepted (tests/test_push_registration.py), but the default [push]
+    policy allows only https to public addresses: 10.0.0.1 over http is refused."""
     await admin.provision_ven(vtn.ctx, name="pusher")
     reply = await call(
         vtn,

@@ -14,12 +14,14 @@ import click
 from rich.console import Console
 from rich.live import Live
 
-from ven_sim.fleet import FleetOptions, build_osbs, rss_mb, run_fleet, ven_name
+from ven_sim.fleet import TRANSPORTS, FleetOptions, build_osbs, rss_mb, run_fleet, ven_name
 from ven_sim.scenario import ScenarioError, builtin_names, load_scenario
 from ven_sim.stats import Stats
 from ven_sim.tls import ClientTls, TlsError, TlsOptions
 from ven_sim.verdict import judge
 from ven_sim.view import render
+from ven_sim.xmpp_cli import xmpp_from_cli, xmpp_options
+from ven_sim.xmpp_fleet import XmppOptions, run_xmpp_fleet
 from vtn.server import run_fast
 
 _ISO = re.compile(r"^P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?"
@@ -95,6 +97,16 @@ def main() -> None:
 @click.option("--client", type=click.Choice(["oadr", "openleadr"]), default="oadr",
               show_default=True, help="openleadr: use openleadr's OpenADRClient instead.")
 @click.option("--connections", default=64, show_default=True, type=click.IntRange(1))
+@click.option("--transport", type=click.Choice([*TRANSPORTS, "xmpp"]), default="pull",
+              show_default=True,
+              help="pull: VENs poll; push: they register for HTTP push and the VTN POSTs "
+                   "to them (one listening socket, one path per VEN); xmpp: one XMPP "
+                   "session per VEN (--vtn xmpp:JID, --xmpp-*).")
+@click.option("--push-listen", default="127.0.0.1:0", show_default=True,
+              help="HOST:PORT the push VENs listen on (port 0: any free one).")
+@click.option("--push-url", default=None,
+              help="Base URL the push VENs announce (default: http://HOST:PORT of "
+                   "--push-listen); each VEN adds /ven/NAME.")
 @click.option("--http", "http_client", type=click.Choice(["lean", "aiohttp"]), default="lean",
               show_default=True, help="HTTP client of the oadr fleet: lean (keep-alive "
                                       "HTTP/1.1, cheapest per request) or aiohttp.")
@@ -126,13 +138,17 @@ def main() -> None:
               help="Exit 5 when more than this fraction of requests got an OpenADR error.")
 @click.option("--give-up", type=Duration(), default=15.0, show_default=True,
               help="Stop early when the VTN has not answered anything after this long.")
+@xmpp_options
 def run(vtn: str, vens: int, ders_per_ven: int, poll: float | None, report: float | None,
         duration: float | None, center: str, radius_km: float, name_prefix: str,
-        start_index: int, scenario: str, client: str, connections: int, http_client: str,
+        start_index: int, scenario: str, client: str, connections: int, transport: str,
+        push_listen: str, push_url: str | None, http_client: str,
         timeout: float, ramp: float | None, seed: int, validate: bool, cancel_on_exit: bool,
         json_path: Path | None, quiet: bool, ca_file: Path | None, cert_dir: Path | None,
         issue_from: Path | None, cert_file: Path | None, key_file: Path | None,
-        max_refused: float, give_up: float) -> None:
+        max_refused: float, give_up: float,
+        xmpp_server: str | None, xmpp_domain: str | None,
+        xmpp_password: str, xmpp_tls: str) -> None:
     """Start the fleet; Ctrl-C or SIGTERM stops it cleanly and prints a summary.
 
     Over https every VEN presents a client certificate when --cert-dir or --cert is given.
@@ -145,10 +161,13 @@ def run(vtn: str, vens: int, ders_per_ven: int, poll: float | None, report: floa
         load_scenario(scenario)
     except ScenarioError as exc:
         raise click.BadParameter(str(exc), param_hint="--scenario") from None
+    xmpp = (xmpp_from_cli(vtn, vens, xmpp_server, xmpp_domain, xmpp_password, xmpp_tls)
+            if transport == "xmpp" else None)
     tls = TlsOptions(ca_file=ca_file, cert_file=cert_file, key_file=key_file,
                      cert_dir=cert_dir, issue_from=issue_from)
     try:
-        tls.check(vtn)
+        if xmpp is None:
+            tls.check(vtn)
     except TlsError as exc:
         raise click.UsageError(str(exc)) from None
     if cert_file is not None and vens > 1:
@@ -160,7 +179,12 @@ def run(vtn: str, vens: int, ders_per_ven: int, poll: float | None, report: floa
         name_prefix=name_prefix, start_index=start_index, scenario=scenario, client=client,
         connections=connections, timeout_s=timeout, ramp_s=ramp, cancel_on_exit=cancel_on_exit,
         seed=seed, validate=validate, tls=tls, http=http_client, give_up_s=give_up,
+        transport=transport, push_listen=push_listen, push_url=push_url,
     )
+    if client == "openleadr" and transport != "pull":
+        raise click.UsageError("openleadr's client has no push: use --transport pull")
+    if transport == "push" and not push_listen.rpartition(":")[2].isdigit():
+        raise click.BadParameter("HOST:PORT", param_hint="--push-listen")
     if issue_from is not None:
         issuing = ClientTls(tls, [ven_name(options, i) for i in range(vens)])
         try:
@@ -174,7 +198,7 @@ def run(vtn: str, vens: int, ders_per_ven: int, poll: float | None, report: floa
     live_view = not quiet and console.is_terminal
     try:
         # the same event loop as vtn serve: cheaper sockets per request
-        stats = run_fast(_run(options, console if live_view else None))
+        stats = run_fast(_run(options, console if live_view else None, xmpp))
     except TlsError as exc:
         raise click.ClickException(str(exc)) from None
     verdict = judge(stats, max_refused)
@@ -200,12 +224,19 @@ def stop_on_signals() -> asyncio.Event:
     return stop
 
 
-async def _run(options: FleetOptions, console: Console | None) -> Stats:
+async def _run(options: FleetOptions, console: Console | None,
+               xmpp: XmppOptions | None = None) -> Stats:
     stop = stop_on_signals()
+
+    async def fleet(on_tick: Any = None) -> Stats:
+        if xmpp is not None:
+            return await run_xmpp_fleet(options, xmpp, stop, on_tick)
+        return await run_fleet(options, stop, on_tick)
+
     if console is None:
-        return await run_fleet(options, stop)
+        return await fleet()
     with Live(console=console, refresh_per_second=2, transient=True) as live:
-        return await run_fleet(options, stop, on_tick=lambda s: live.update(render(s)))
+        return await fleet(lambda s: live.update(render(s)))
 
 
 @main.command()

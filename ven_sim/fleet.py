@@ -22,6 +22,7 @@ from ven_sim.devices import make_ders, noise, spread_location
 from ven_sim.lean import LeanClient
 from ven_sim.link import HttpLink
 from ven_sim.osb import Osb
+from ven_sim.push import PushListener
 from ven_sim.scenario import Scenario, load_scenario
 from ven_sim.session import INF, ROLE_CHURN, ROLE_FLAP, ROLE_NONE, Env, Link
 from ven_sim.stats import Stats
@@ -56,6 +57,12 @@ class FleetOptions:
     tls: TlsOptions = field(default_factory=TlsOptions)  # CA, client certificates
     # stop when the VTN has answered nothing after this long (None: never give up)
     give_up_s: float | None = None
+    # how the VTN reaches the VENs: pull (they poll) or push (ven_sim.push: one listening
+    # socket, one path per VEN); push_listen HOST:PORT (port 0: any free one), push_url
+    # the base the VENs announce (default http://HOST:PORT)
+    transport: str = "pull"
+    push_listen: str = "127.0.0.1:0"
+    push_url: str | None = None
 
 
 def ven_name(options: FleetOptions, i: int) -> str:
@@ -230,6 +237,24 @@ async def _give_up(stats: Stats, stop: asyncio.Event, after_s: float) -> None:
         stop.set()
 
 
+TRANSPORTS = ("pull", "push")  # (xmpp: wave-xmpp adds its listener in start_listener)
+
+
+async def start_listener(options: FleetOptions, osbs: list[Osb], env: Env, stats: Stats,
+                         link_of: Callable[[int], Link]) -> PushListener | None:
+    """The endpoint the VTN sends to, for transports that need one; sets env.push_base."""
+    if options.transport == "pull":
+        return None
+    if options.transport != "push":
+        raise ValueError(f"unknown transport {options.transport!r}: "
+                         f"{' or '.join(TRANSPORTS)}")
+    host, _, port = options.push_listen.rpartition(":")
+    listener = PushListener(osbs, env, stats, link_of, host or "127.0.0.1", int(port or 0))
+    bound = await listener.start()
+    env.push_base = options.push_url or f"http://{host or '127.0.0.1'}:{bound}"
+    return listener
+
+
 async def run_fleet(
     options: FleetOptions,
     stop: asyncio.Event | None = None,
@@ -241,10 +266,12 @@ async def run_fleet(
     """
     scenario = load_scenario(options.scenario)
     stats = Stats(vens=options.vens, ders_per_ven=options.ders_per_ven,
-                  scenario=scenario.name, client=options.client)
+                  scenario=scenario.name, client=options.client, transport=options.transport)
     stop = stop or asyncio.Event()
     osbs = build_osbs(options, scenario)
     tls = fleet_tls(options, osbs)
+    if options.client == "openleadr" and options.transport != "pull":
+        raise ValueError("openleadr's client polls only: --transport pull")
     if options.client == "openleadr":
         from ven_sim.olclient import run_clients
 
@@ -270,15 +297,18 @@ async def run_fleet(
                         tls.shared() if tls is not None and not per_ven else None, lean)
         link_of = PerVenLinks(link, tls) if tls is not None and per_ven else None
         scheduler = Scheduler(osbs, link, env, options.connections, link_of)
+        listener = await start_listener(options, osbs, env, stats, scheduler.link_of)
         watchdog = (asyncio.create_task(_give_up(stats, stop, options.give_up_s))
                     if options.give_up_s else None)
         try:
             await scheduler.run(stop, options.duration_s, ramp, on_tick)
+            if options.cancel_on_exit:
+                await scheduler.cancel_all()
         finally:
             if watchdog is not None:
                 watchdog.cancel()
-        if options.cancel_on_exit:
-            await scheduler.cancel_all()
+            if listener is not None:
+                await listener.stop()
         if lean is not None:
             await lean.close()
     stats.tick()

@@ -122,7 +122,7 @@ class Osb:
                 return self.paused_until
             self.state = REGISTERED
             link.stats.vens_paused -= 1
-            self.next_poll = now
+            self.next_poll = now if env.push_base is None else INF
         if self.state == UNREGISTERED:
             if not await self.register(link, env, rereg=False):
                 return self._backoff(env)
@@ -165,11 +165,14 @@ class Osb:
             query = await link.send(REG, m.QueryRegistration(request_id()))
             if self._exchange(link, query) != m.OK:
                 return False
+        address = env.transport_address(self.name)
         msg = m.CreatePartyRegistration(
             request_id=request_id(),
             ven_name=self.name,
             ven_id=self.ven_id if rereg else None,
             registration_id=self.registration_id if rereg else None,
+            http_pull_model=address is None,
+            transport_address=address,
         )
         reply = await link.send(REG, msg)
         if (
@@ -188,7 +191,8 @@ class Osb:
         self._set_online(link, True)
         link.stats.registrations += 1
         self.reports = None
-        self.next_poll = env.now()
+        # a push VEN never polls: the VTN sends (ven_sim.push)
+        self.next_poll = env.now() if env.push_base is None else INF
         if not await self.register_reports(link, env):
             return False
         await self.request_events(link, env)

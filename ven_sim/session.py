@@ -70,6 +70,8 @@ class Env:
     rng: random.Random = field(default_factory=random.Random)
     now: Callable[[], float] = time.monotonic
     wall_offset: float = 0.0  # wall clock = now() + wall_offset
+    # push VENs: the base of their oadrTransportAddress (PUSH_BASE/ven/NAME); None: pull
+    push_base: str | None = None
     sampling: m.SamplingRate = field(
         default_factory=lambda: m.SamplingRate(timedelta(seconds=1), timedelta(hours=1))
     )
@@ -80,3 +82,6 @@ class Env:
 
     def wall(self, now: float) -> float:
         return now + self.wall_offset
+
+    def transport_address(self, name: str) -> str | None:
+        return None if self.push_base is None else f"{self.push_base.rstrip('/')}/ven/{name}"

@@ -71,6 +71,8 @@ class Stats:
     ders_per_ven: int = 0
     scenario: str = ""
     client: str = "oadr"
+    transport: str = "pull"  # pull | push | xmpp
+    pushed: int = 0  # messages the VTN pushed to the fleet (push and XMPP)
     started: float = field(default_factory=time.monotonic)
     elapsed_s: float = 0.0
     vens_registered: int = 0
@@ -123,6 +125,8 @@ class Stats:
             "ders_per_ven": self.ders_per_ven,
             "scenario": self.scenario,
             "client": self.client,
+            "transport": self.transport,
+            "pushed": self.pushed,
             "elapsed_s": round(self.elapsed_s, 3),
             "vens_registered": self.vens_registered,
             "vens_online": self.vens_online,

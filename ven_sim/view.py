@@ -15,7 +15,9 @@ def _ms(x: float | None) -> str:
 def render(stats: Stats, title: str = "ven-sim") -> Group:
     head = Table.grid(padding=(0, 2))
     head.add_row(
-        f"[b]{title}[/b] scenario [cyan]{stats.scenario}[/cyan] client {stats.client}",
+        f"[b]{title}[/b] scenario [cyan]{stats.scenario}[/cyan] client {stats.client}"
+        f" transport {stats.transport}"
+        + (f" (pushed {stats.pushed})" if stats.transport != "pull" else ""),
         f"elapsed {stats.elapsed_s:.0f} s",
     )
     head.add_row(

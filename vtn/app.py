@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -13,12 +13,16 @@ from registry.port import Store
 from registry.sqlite import SqliteStore
 from vtn import dispatch_jobs, event_jobs, group_jobs, liveness
 from vtn.config import Config
+from vtn.delivery import Drainer
 from vtn.leased_jobs import JobRunner
 from vtn.metrics import timed_job
 from vtn.security.files import create_private
 from vtn.services import history, report_watch, views
 from vtn.services.base import Context, utc_clock
 from vtn.services.dispatch import Engine
+
+if TYPE_CHECKING:
+    from vtn.transports.xmpp import XmppTransport
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +59,18 @@ class Vtn:
         # (name, coroutine function, interval s) added by transports before start()
         self.extra_jobs: list[tuple[str, Callable[[], Awaitable[Any]], float]] = []
         self.jobs: JobRunner | None = None
+        # outbox drainers of the transports that deliver to VENs (vtn.delivery): HTTP
+        # push is added at start(); another transport appends its own before start()
+        self.drainers: list[Drainer] = []
+        self.push: Drainer | None = None  # HTTP push, while running
+        self.xmpp: XmppTransport | None = None  # the XMPP session ([xmpp]), while running
 
     async def start(self) -> None:
         await self.store.open()
+        if self.config.xmpp.enabled:
+            from vtn.transports.xmpp_delivery import start_xmpp
+
+            self.xmpp = await start_xmpp(self)
         if self.run_jobs:
             cfg, views_cfg = self.config.liveness, self.config.views
             reports_cfg = self.config.reports
@@ -88,8 +101,27 @@ class Vtn:
                 self.scheduler.add_job(t(name, fn), "interval", seconds=seconds, name=name,
                                        max_instances=1, coalesce=True)
             self.scheduler.start()
+            if self.config.push.enabled:
+                from vtn.transports.push import HttpPushDeliverer, policy_of
+
+                self.push = Drainer(self.ctx, self.engine, HttpPushDeliverer(self.config),
+                                    policy_of(self.config.push))
+            for drainer in self.running_drainers():
+                await drainer.start()
+
+    def running_drainers(self) -> list[Drainer]:
+        return [*self.drainers, *([self.push] if self.push is not None else [])]
 
     async def stop(self) -> None:
+        for drainer in self.running_drainers():
+            try:
+                await drainer.stop()
+            except Exception:
+                log.exception("delivery stopped with an error")
+        self.push = None
+        if self.xmpp is not None:
+            await self.xmpp.stop()
+            self.xmpp = None
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None

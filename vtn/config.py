@@ -197,6 +197,8 @@ class LoggingConfig(Section):
     level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR|debug|info|warning|error)$")
     # text: one human line per record; json: one JSON object per line (log shippers)
     format: Literal["text", "json"] = "text"
+
+
 class JobsConfig(Section):
     """[jobs]: scheduled jobs across VTN nodes sharing one store (vtn.leased_jobs)."""
 
@@ -209,6 +211,73 @@ class JobsConfig(Section):
     lease_ttl_s: float = Field(15.0, gt=0)
     # shards of the liveness sweep (by VEN id), spread over the live nodes
     sweep_shards: int = Field(4, ge=1, le=256)
+
+
+class XmppConfig(Section):
+    """[xmpp]: the VTN as an XMPP client of an XMPP server (docs/deployment-xmpp.md)."""
+
+    # off: no XMPP connection (VENs use HTTP only)
+    enabled: bool = False
+    # the VTN's full JID; VENs address OpenADR payloads to exactly this JID (resource
+    # included), so exactly one VTN process may hold it (see the deployment doc)
+    jid: str = "vtn@localhost/openadr"
+    password: str = ""
+    # where the XMPP server listens; empty host: the JID's domain (DNS SRV, then A)
+    server_host: str = ""
+    server_port: int = Field(5222, ge=1, le=65535)
+    # "starttls" (required, the default), "direct" (TLS from the first byte, port 5223)
+    # or "none" (plain TCP: only for a server on loopback)
+    tls: Literal["starttls", "direct", "none"] = "starttls"
+    # CA bundle the server certificate is checked against (empty: the system's)
+    ca_file: str = ""
+    # a VEN must acknowledge a delivered payload (IQ result) within this time
+    ack_timeout_s: float = Field(30.0, gt=0)
+    # wait between reconnection attempts grows to this cap after the server went away
+    reconnect_max_s: float = Field(5.0, gt=0)
+    # a VEN whose deliveries fail (offline, no ack) is retried with a back-off up to this
+    retry_max_s: float = Field(30.0, gt=0)
+    # VENs delivered to at once by this process (one payload in flight per VEN)
+    concurrency: int = Field(512, ge=1)
+
+
+class PushConfig(Section):
+    """[push]: delivery to VENs that registered for HTTP push (vtn.transports.push)."""
+
+    # run the push deliverer in this process (every process may: a per-VEN lease in the
+    # store makes one of them push a given VEN at a time)
+    enabled: bool = True
+    # transport addresses accepted at registration (and checked again at every connect)
+    allowed_schemes: list[Literal["http", "https"]] = Field(default_factory=lambda: ["https"])
+    # host name patterns (fnmatch, e.g. "*.ven.example.com"); empty: any host name
+    allowed_hosts: list[str] = Field(default_factory=list)
+    # ports accepted; empty: any
+    allowed_ports: list[int] = Field(default_factory=list)
+    # private, loopback, link-local and other non-public addresses are refused unless
+    # they fall in one of these networks (e.g. "10.20.0.0/16"); public ones are allowed
+    # while allow_public is true
+    allowed_cidrs: list[str] = Field(default_factory=list)
+    allow_public: bool = True
+    connect_timeout_s: float = Field(5.0, gt=0)
+    timeout_s: float = Field(30.0, gt=0)  # whole request, reply included
+    max_reply_bytes: int = Field(2 * 1024 * 1024, ge=1024)
+    # retry schedule after a failed delivery: initial * 2^(n-1), capped, +- jitter
+    backoff_initial_s: float = Field(1.0, gt=0)
+    backoff_max_s: float = Field(300.0, gt=0)
+    backoff_jitter: float = Field(0.3, ge=0, le=1)
+    # the per-VEN lease: how long a holder may go without renewing it
+    lease_s: float = Field(30.0, gt=0)
+    # how often the store is asked which push VENs have something queued
+    scan_interval_s: float = Field(0.25, gt=0)
+    scan_batch: int = Field(500, ge=1, le=100000)
+    concurrency: int = Field(256, ge=1, le=100000)  # VENs pushed at once by this process
+    # mutual TLS for https targets: our client certificate (default: [tls] cert/key) and
+    # the CA that signs VEN server certificates (default: [tls] client_ca_file, else the
+    # system store)
+    client_cert_file: str = ""
+    client_key_file: str = ""
+    ca_file: str = ""
+    # source address of push connections (multi-homed hosts, firewall rules); empty: any
+    local_address: str = ""
 
 
 class Config(BaseSettings):
@@ -235,6 +304,8 @@ class Config(BaseSettings):
     logging: LoggingConfig = LoggingConfig()
     jobs: JobsConfig = JobsConfig()
     groups: GroupsConfig = GroupsConfig()
+    xmpp: XmppConfig = XmppConfig()
+    push: PushConfig = PushConfig()
 
     @classmethod
     def settings_customise_sources(

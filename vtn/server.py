@@ -88,6 +88,15 @@ def run_fast(coro: Coroutine[Any, Any, T]) -> T:
         return runner.run(coro)
 
 
+def worker_config(config: Config, index: int) -> Config:
+    """Worker ``index``'s config: only the first logs in to XMPP. VENs address the VTN's
+    full JID, and a second session with the same JID would replace the first (resource
+    conflict) over and over; the other workers still serve HTTP and share the store."""
+    if index == 0 or not config.xmpp.enabled:
+        return config
+    return config.model_copy(update={"xmpp": config.xmpp.model_copy(update={"enabled": False})})
+
+
 def serve_forever(config: Config) -> None:
     workers = config.http.workers
     if workers <= 1:
@@ -96,7 +105,8 @@ def serve_forever(config: Config) -> None:
         return
     SharedSnapshots.reset(config.data_dir / "metrics")  # /metrics of this run start at 0
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_worker, args=(config,), daemon=False) for _ in range(workers)]
+    procs = [ctx.Process(target=_worker, args=(worker_config(config, i),), daemon=False)
+             for i in range(workers)]
     for p in procs:
         p.start()
 

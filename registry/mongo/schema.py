@@ -59,6 +59,8 @@ INDEXES: dict[str, list[tuple[str, list[tuple[str, Any]], dict[str, Any]]]] = {
     ],
     # a VEN's distribute marker has _id "oadrDistributeEvent/<ven_id>": one pending at most
     "outbox": [("ven_seq", [("ven_id", 1), ("seq", 1)], {"unique": True})],
+    # push / XMPP VENs (registry.mongo.delivery); push_leases needs only its _id
+    "delivery_targets": [("transport", [("transport", 1)], {})],
     "log": [
         ("seq_unique", [("seq", 1)], {"unique": True}),
         ("ven_seq", [("ven_id", 1), ("seq", 1)], {}),

@@ -55,6 +55,7 @@ from registry.models import (
     Ven,
 )
 from registry.mongo import (
+    delivery,
     ders,
     discovery,
     dispatches,
@@ -79,10 +80,12 @@ from registry.mongo.watch import LogWatcher
 from registry.port import (
     SERVICE,
     Batch,
+    DeliveryTarget,
     DerQuery,
     DerRef,
     EventQuery,
     PollState,
+    PushLease,
     Scope,
     StoreUnavailable,
     TelemetryBucket,
@@ -286,6 +289,35 @@ class MongoStore:
     async def pending_count(self, ven_id: str) -> int:
         return await outbox.pending_count(self.conn, ven_id)
 
+    # --- delivery to push / XMPP VENs (registry.mongo.delivery) -----------------
+
+    async def delivery_candidates(
+        self, transport: str, now: float, limit: int
+    ) -> list[DeliveryTarget]:
+        return await delivery.delivery_candidates(self.conn, transport, now, limit)
+
+    async def delivery_target(self, ven_id: str) -> DeliveryTarget | None:
+        return await delivery.delivery_target(self.conn, ven_id)
+
+    async def acquire_push_lease(
+        self, ven_id: str, holder: str, now: float, ttl_s: float
+    ) -> PushLease | None:
+        return await delivery.acquire_push_lease(self.conn, ven_id, holder, now, ttl_s)
+
+    async def renew_push_lease(
+        self, lease: PushLease, until: float, attempts: int | None = None
+    ) -> PushLease | None:
+        return await delivery.renew_push_lease(self.conn, lease, until, attempts)
+
+    async def release_push_lease(self, lease: PushLease) -> None:
+        await delivery.release_push_lease(self.conn, lease)
+
+    async def peek_next(self, ven_id: str) -> OutboxMessage | None:
+        return await delivery.peek_next(self.conn, ven_id)
+
+    async def ack_delivered(self, lease: PushLease, seq: int) -> bool:
+        return await delivery.ack_delivered(self.conn, lease, seq)
+
     # --- event log --------------------------------------------------------------
 
     async def read_log(
@@ -441,6 +473,8 @@ async def _apply(c: MongoConn, batch: Batch, s: Session) -> list[LogEntry]:
     await outbox.write_outbox(c, batch, s)
     if batch.opts:
         await opts.write_opts(c, batch, s)
+    if batch.drop_delivery_targets or batch.delivery_targets:
+        await delivery.write_targets(c, batch, s)
     # deliveries and markers, then the event documents (see registry.mongo.events)
     await events.write_shares(c, batch, s)
     if batch.events or batch.deliveries or batch.delete_deliveries:

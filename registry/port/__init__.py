@@ -3,7 +3,8 @@
 Two adapters implement it (``registry.sqlite`` and ``registry.mongo``, with the same
 module per entity on both sides). One protocol per entity or concern (``registry.port.vens``,
 ``.ders``, ``.reports``, ``.outbox``, ``.log``, ``.liveness``, ``.views``, ``.groups``,
-``.nonces``, ``.transfer``, ``.events``, ``.leases``); :class:`Store` is their union plus
+``.nonces``, ``.transfer``, ``.events``, ``.leases``, ``.delivery``); :class:`Store` is
+their union plus
 ``open``/``close``/``commit``.
 
 Every read that can reveal DERs takes a :class:`Scope`, so tenant filtering happens
@@ -15,6 +16,7 @@ reaction to a message first, then persists it in one step (nothing half-written)
 from __future__ import annotations
 
 from registry.port.batch import ANY, Batch, DerStatusUpdate, TelemetryBucket
+from registry.port.delivery import DeliveryStore, DeliveryTarget, PushLease
 from registry.port.ders import DerQuery, DerRef, DerStore
 from registry.port.errors import Conflict, StoreError, StoreUnavailable
 from registry.port.events import EventQuery, EventStore, OptAnswer
@@ -47,6 +49,9 @@ __all__ = [
     "DerRef",
     "DerStatusUpdate",
     "DerStore",
+    "DeliveryStore",
+    "DeliveryTarget",
+    "PushLease",
     "EventQuery",
     "EventStore",
     "Fence",

@@ -21,6 +21,7 @@ from registry.models import (
     SubscriptionState,
     Ven,
 )
+from registry.port.delivery import DeliveryTarget
 from registry.port.events import OptAnswer
 from registry.port.leases import Fencing
 
@@ -134,6 +135,11 @@ class Batch:
     dispatch_expect: list[tuple[str, int | None]] = field(default_factory=list)
     # upsert on (dispatch_id, device_id)
     dispatch_members: list[DispatchMember] = field(default_factory=list)
+
+    # VENs delivered to by push or XMPP (registry.port.delivery): upsert on ven_id after
+    # dropping these (a VEN that registers for pull, or is unregistered)
+    drop_delivery_targets: list[str] = field(default_factory=list)
+    delivery_targets: list[DeliveryTarget] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return any(

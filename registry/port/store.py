@@ -6,6 +6,7 @@ from typing import Protocol
 
 from registry.models import LogEntry
 from registry.port.batch import Batch
+from registry.port.delivery import DeliveryStore
 from registry.port.ders import DerStore
 from registry.port.dispatches import DispatchStore
 from registry.port.events import EventStore
@@ -37,6 +38,7 @@ class Store(
     TransferStore,
     OpsStore,
     LeaseStore,
+    DeliveryStore,
     Protocol,
 ):
     """Persistence port used by the service layer, the scheduler and the CLI."""

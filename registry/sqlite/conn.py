@@ -17,6 +17,7 @@ from registry.port import StoreUnavailable
 from registry.sqlite.groups import GROUPS_SCHEMA, migrate_views
 from registry.sqlite.migrations import migrate
 from registry.sqlite.schema import (
+    DELIVERY_SCHEMA,
     DISPATCHES_SCHEMA,
     EVENTS_SCHEMA,
     LEASES_SCHEMA,
@@ -46,7 +47,8 @@ def connect(path: Path, synchronous: str) -> sqlite3.Connection:
     db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
     with immediate(db):
         for statement in (SCHEMA + VIEWS_SCHEMA + EVENTS_SCHEMA + GROUPS_SCHEMA
-                          + DISPATCHES_SCHEMA + LEASES_SCHEMA).split(";"):
+                          + DISPATCHES_SCHEMA + LEASES_SCHEMA + DELIVERY_SCHEMA
+                          ).split(";"):
             if statement.strip():
                 db.execute(statement)
         migrate_views(db)  # views are DER groups now (registry.sqlite.groups)

@@ -259,3 +259,22 @@ CREATE TABLE IF NOT EXISTS group_dispatch_members (
     PRIMARY KEY (dispatch_id, device_id)
 );
 """
+
+# Delivery to VENs that do not poll (registry.port.delivery, registry.sqlite.delivery):
+# which VENs (written at registration) and the per-VEN push lease with its fencing token
+# and retry schedule. The token is never reset: a released lease keeps it.
+DELIVERY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS delivery_targets (
+    ven_id TEXT PRIMARY KEY,
+    transport TEXT NOT NULL,
+    address TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS delivery_targets_transport ON delivery_targets(transport);
+CREATE TABLE IF NOT EXISTS push_leases (
+    ven_id TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    token INTEGER NOT NULL,
+    until REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0
+);
+"""

@@ -36,10 +36,12 @@ from registry.models import (
 from registry.port import (
     SERVICE,
     Batch,
+    DeliveryTarget,
     DerQuery,
     DerRef,
     EventQuery,
     PollState,
+    PushLease,
     Scope,
     StoreUnavailable,
     TelemetryBucket,
@@ -48,6 +50,7 @@ from registry.port.dispatches import DispatchQuery
 from registry.port.leases import Fencing, Lease, Shard
 from registry.port.ops import FleetSummary
 from registry.sqlite import (
+    delivery,
     ders,
     discovery,
     dispatches,
@@ -272,6 +275,35 @@ class SqliteStore:
     async def pending_count(self, ven_id: str) -> int:
         return outbox.pending_count(self.db, ven_id)
 
+    # --- delivery to push / XMPP VENs (registry.sqlite.delivery) ----------------
+
+    async def delivery_candidates(
+        self, transport: str, now: float, limit: int
+    ) -> list[DeliveryTarget]:
+        return delivery.delivery_candidates(self.db, transport, now, limit)
+
+    async def delivery_target(self, ven_id: str) -> DeliveryTarget | None:
+        return delivery.delivery_target(self.db, ven_id)
+
+    async def acquire_push_lease(
+        self, ven_id: str, holder: str, now: float, ttl_s: float
+    ) -> PushLease | None:
+        return delivery.acquire_push_lease(self.db, ven_id, holder, now, ttl_s)
+
+    async def renew_push_lease(
+        self, lease: PushLease, until: float, attempts: int | None = None
+    ) -> PushLease | None:
+        return delivery.renew_push_lease(self.db, lease, until, attempts)
+
+    async def release_push_lease(self, lease: PushLease) -> None:
+        delivery.release_push_lease(self.db, lease)
+
+    async def peek_next(self, ven_id: str) -> OutboxMessage | None:
+        return delivery.peek_next(self.db, ven_id)
+
+    async def ack_delivered(self, lease: PushLease, seq: int) -> bool:
+        return delivery.ack_delivered(self.db, lease, seq)
+
     # --- event log --------------------------------------------------------------
 
     async def read_log(
@@ -440,6 +472,8 @@ def _apply(db: sqlite3.Connection, batch: Batch) -> list[LogEntry]:
         outbox.write_outbox(db, batch)
     if batch.opts:
         opts.write_opts(db, batch)
+    if batch.drop_delivery_targets or batch.delivery_targets:
+        delivery.write_targets(db, batch)
     events.write_events(db, batch)  # after clear_outbox_of: a fresh marker stays
     if batch.dispatches or batch.dispatch_members:
         dispatches.write_dispatches(db, batch)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from registry.models import Liveness, LivenessChange, OutboxMessage, Ven, new_id
-from registry.port import Batch, liveness_entry
+from registry.port import Batch, DeliveryTarget, liveness_entry
+from registry.port.delivery import PUSH, XMPP
 from vtn.codec import encode
 from vtn.codec import messages as m
 from vtn.security.audit import security_event
-from vtn.services import views
+from vtn.services import targets, views
 from vtn.services.base import (
     Context,
     OadrError,
@@ -74,10 +75,7 @@ async def create_party_registration(
     now = ctx.clock()
     if msg.profile_name != "2.0b":
         raise OadrError(m.NOT_ALLOWED, f"profile {msg.profile_name} not supported")
-    if msg.transport_name != "simpleHttp":
-        raise OadrError(m.NOT_ALLOWED, f"transport {msg.transport_name} not supported")
-    if msg.http_pull_model is False:
-        raise OadrError(m.NOT_ALLOWED, "only the HTTP pull model is supported")
+    target = delivery_target_of(ctx, msg)
     ven = await find_registering_ven(ctx, msg, fingerprint)
     if ven is not None and ven.fingerprint and ven.fingerprint != fingerprint:
         # bound to a certificate: a wrong one or none at all (fails closed)
@@ -120,15 +118,20 @@ async def create_party_registration(
     ven.cancel_pending = False
     ven.profile_name = msg.profile_name
     ven.transport_name = msg.transport_name
-    ven.transport_address = msg.transport_address
-    ven.http_pull_model = msg.http_pull_model
+    ven.transport_address = target or msg.transport_address
+    ven.http_pull_model = msg.http_pull_model if msg.transport_name == PUSH else None
     ven.xml_signature = msg.xml_signature
     ven.report_only = msg.report_only
     ven.poll_freq_s = ctx.config.registration.poll_freq_s
     ven.registered_at = now
     ven.updated_at = now
     batch.vens.append(ven)
-    batch.log.append(log(kind, ven, now, actor="ven", registration_id=ven.registration_id))
+    if target is None:  # pull: a former push / XMPP registration of this VEN ends
+        batch.drop_delivery_targets.append(ven.ven_id)
+    else:
+        batch.delivery_targets.append(DeliveryTarget(ven.ven_id, msg.transport_name, target))
+    batch.log.append(log(kind, ven, now, actor="ven", registration_id=ven.registration_id,
+                         transport=transport_label(msg)))
     # the VTN offers its own reports once the VEN is registered: an aggregator its
     # views (discovery over OpenADR), an OSB none
     if views.is_aggregator(ven):
@@ -154,6 +157,24 @@ async def create_party_registration(
     return created_registration(ctx, ok(msg.request_id), ven)
 
 
+def delivery_target_of(ctx: Context, msg: m.CreatePartyRegistration) -> str | None:
+    """The address the VTN sends to for a push or XMPP VEN (checked), None for pull."""
+    if msg.transport_name == XMPP:
+        return targets.check_jid(msg.transport_address)
+    if msg.transport_name != PUSH:
+        raise OadrError(m.NOT_ALLOWED, f"transport {msg.transport_name} not supported "
+                        "(simpleHttp, xmpp)")
+    if msg.http_pull_model is False:
+        return targets.check_push_address(msg.transport_address, ctx.config.push)
+    return None
+
+
+def transport_label(msg: m.CreatePartyRegistration) -> str:
+    if msg.transport_name == XMPP:
+        return "xmpp"
+    return "push" if msg.http_pull_model is False else "pull"
+
+
 def outbox(ven: Ven, message: m.Message) -> OutboxMessage:
     return OutboxMessage(
         ven_id=ven.ven_id, kind=m.ELEMENT_NAMES[type(message)], body=encode(message).decode()
@@ -172,6 +193,7 @@ async def unregister(ctx: Context, ven: Ven, actor: str, request_id: str | None 
         cancel_report_requests_of=[ven.ven_id],
         cancel_subscriptions_of=[ven.ven_id],
         clear_outbox_of=[ven.ven_id],
+        drop_delivery_targets=[ven.ven_id],
         log=[log("ven.registration_cancelled", ven, now, actor, registration_id=registration_id)],
     )
     await ctx.store.commit(batch)

@@ -62,6 +62,7 @@ from registry.mongo import (
     nonces,
     opts,
     outbox,
+    overview,
     reports,
     schema,
     transfer,
@@ -80,6 +81,7 @@ from registry.port import (
     StoreUnavailable,
     TelemetryBucket,
 )
+from registry.port.overview import FleetOverview
 from vtn.config import StoreConfig
 
 
@@ -182,6 +184,16 @@ class MongoStore:
 
     async def der_stats(self, scope: Scope = SERVICE) -> DerStats:
         return await ders.der_stats(self.conn, scope)
+
+    async def fleet_overview(self, scope: Scope, since: datetime, kinds: list[str]
+                             ) -> FleetOverview:
+        return await overview.fleet_overview(self.conn, scope, since, kinds)
+
+    async def recent_log(self, query: LogQuery, scope: Scope) -> list[LogEntry]:
+        return await overview.recent_log(self.conn, query, scope)
+
+    async def outbox_pending(self, ven_ids: list[str], scope: Scope) -> dict[str, int]:
+        return await overview.outbox_pending(self.conn, ven_ids, scope)
 
     async def patch_der(
         self, device_id: str, patch: DerPatch, scope: Scope = SERVICE, *, actor: str,

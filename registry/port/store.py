@@ -12,6 +12,7 @@ from registry.port.liveness import LivenessStore
 from registry.port.log import LogStore
 from registry.port.nonces import NonceStore
 from registry.port.outbox import OutboxStore
+from registry.port.overview import OverviewStore
 from registry.port.reports import ReportStore
 from registry.port.transfer import TransferStore
 from registry.port.vens import VenStore
@@ -29,6 +30,7 @@ class Store(
     EventStore,
     NonceStore,
     TransferStore,
+    OverviewStore,
     Protocol,
 ):
     """Persistence port used by the service layer, the scheduler and the CLI."""

@@ -43,6 +43,7 @@ from registry.port import (
     StoreUnavailable,
     TelemetryBucket,
 )
+from registry.port.overview import FleetOverview
 from registry.sqlite import (
     ders,
     discovery,
@@ -51,6 +52,7 @@ from registry.sqlite import (
     log,
     opts,
     outbox,
+    overview,
     reports,
     transfer,
     vens,
@@ -136,6 +138,16 @@ class SqliteStore:
 
     async def der_stats(self, scope: Scope = SERVICE) -> DerStats:
         return ders.der_stats(self.db, scope)
+
+    async def fleet_overview(self, scope: Scope, since: datetime, kinds: list[str]
+                             ) -> FleetOverview:
+        return overview.fleet_overview(self.db, scope, since, kinds)
+
+    async def recent_log(self, query: LogQuery, scope: Scope) -> list[LogEntry]:
+        return overview.recent_log(self.db, query, scope)
+
+    async def outbox_pending(self, ven_ids: list[str], scope: Scope) -> dict[str, int]:
+        return overview.outbox_pending(self.db, ven_ids, scope)
 
     async def patch_der(
         self, device_id: str, patch: DerPatch, scope: Scope = SERVICE, *, actor: str,

@@ -81,8 +81,16 @@ def build_app(vtn: Vtn, manage_lifecycle: bool = True) -> web.Application:
     app.router.add_get("/health", health)
     if vtn.config.api.enabled:
         from registry.api import mount_api
+        from registry.api.ven_actions import VenActions
+        from registry.ui import mount_ui
+        from vtn.services import admin
 
-        mount_api(app, vtn)
+        mount_api(app, vtn, VenActions(
+            reregister=lambda ven_id: admin.request_reregistration(vtn.ctx, ven_id),
+            cancel=lambda ven_id: admin.cancel_registration(vtn.ctx, ven_id),
+        ))
+        if vtn.config.api.ui:
+            mount_ui(app, vtn.config.api.ui_tile_url, vtn.config.api.ui_tile_attribution)
     if manage_lifecycle:
 
         async def lifecycle(app: web.Application):  # type: ignore[no-untyped-def]

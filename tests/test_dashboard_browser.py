@@ -237,6 +237,7 @@ def test_phone_width_has_no_horizontal_scroll(browser: Any, fleet: Fleet) -> Non
                 "document.documentElement.scrollWidth - document.documentElement.clientWidth")
             assert overflow <= 1, f"{screen} scrolls sideways by {overflow}px at 390 px"
         s.go("ders")
+        s.page.wait_for_selector("[data-testid=der-table] tbody tr")
         s.shot("ders-phone")
     finally:
         s.close()

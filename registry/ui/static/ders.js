@@ -71,7 +71,7 @@ function sparkline(target, points) {
   const width = Math.max(240, Math.min(target.clientWidth || 360, 520));
   new uPlot({ width, height: 120, legend: { show: false }, cursor: { show: true },
     scales: { x: { time: true } },
-    axes: [{ size: 30 }, { size: 50, values: (u, v) => v.map(watts) }],
+    axes: [{ size: 30 }, { size: 64, values: (u, v) => v.map(watts) }],
     series: [{}, { label: "W", stroke: "#1f5fbf", fill: "rgba(31,95,191,.12)", width: 1.5 }] },
     [xs, ys], target);
 }
@@ -149,6 +149,7 @@ export function ders(main, [selected]) {
       }, "der-table"));
       const sel = current && results.querySelector(`tr[data-id="${CSS.escape(current)}"]`);
       if (sel) sel.classList.add("sel");
+      performance.mark("vtn:ders-table");
       prev.disabled = cursors.length <= 1;
       next.disabled = !nextCursor;
     } catch (e) { problem(e); status.textContent = e.message; }

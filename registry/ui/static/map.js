@@ -28,6 +28,7 @@ export function mapScreen(main) {
   function render() {
     layer.clearLayers();
     if (!index) return;
+    const t0 = performance.now();
     const b = map.getBounds();
     const zoom = Math.round(map.getZoom());
     const bbox = [Math.max(-180, b.getWest()), Math.max(-85, b.getSouth()),
@@ -50,6 +51,7 @@ export function mapScreen(main) {
           .addTo(layer);
       }
     }
+    performance.measure("vtn:map-render", { start: t0 });  // clusters of the new view
   }
 
   async function load() {
@@ -86,6 +88,7 @@ export function mapScreen(main) {
         fitted = true;
       }
       render();
+      performance.mark("vtn:map");
     } catch (e) { problem(e); status.textContent = e.message; }
   }
 

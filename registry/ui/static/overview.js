@@ -51,6 +51,7 @@ export function overview(main) {
           capacityTable("Capacity by device class", ov.by_class, "by-class"),
           capacityTable("Capacity by device type", ov.by_type, "by-type")),
         el("p", { class: "muted" }, `as of ${ov.at}`));
+      performance.mark("vtn:overview");  // bench/dashboard_bench.py reads these marks
     } catch (e) { problem(e); }
   }
   const refresh = throttle(load, 2000);

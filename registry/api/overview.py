@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from registry.api.common import (
     ApiError,
-    invalid,
     json_response,
     now_of,
     parse_query,
@@ -24,7 +23,6 @@ from registry.api.common import (
 )
 from registry.api.models import DiscoveryQuery, LogQuery
 from registry.api.openapi import Op
-from registry.discovery import CursorError
 from registry.models import LogEntry
 
 REGISTRATIONS = ("ven.registered", "ven.reregistered")
@@ -138,12 +136,8 @@ POINT_FIELDS = ["device_id", "lat", "lon", "liveness", "device_class"]
 
 async def map_points(request: web.Request) -> web.Response:
     query = parse_query(DiscoveryQuery, request)
-    try:
-        briefs = await store_of(request).der_briefs(query, scope_of(request))
-    except CursorError as exc:
-        raise invalid("cursor", str(exc)) from exc
-    points = [[b.device_id, round(b.lat, 6), round(b.lon, 6), b.liveness, b.device_class]
-              for b in briefs if b.lat is not None and b.lon is not None]
+    rows = await store_of(request).der_points(query, scope_of(request))
+    points = [[d, round(lat, 6), round(lon, 6), live, cls] for d, lat, lon, live, cls in rows]
     return json_response({"fields": POINT_FIELDS, "points": points})
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from registry.discovery import LogQuery
+from registry.discovery import DiscoveryQuery, LogQuery
 from registry.models import LogEntry
 from registry.mongo.conn import Doc, MongoConn
+from registry.mongo.discovery import compile_filter, der_briefs
 from registry.mongo.docs import log_of
 from registry.mongo.scope import and_, scope_filter
 from registry.port import Scope
-from registry.port.overview import FleetOverview, add_group
+from registry.port.overview import DerPoint, FleetOverview, add_group
 
 _SEP = "\x1f"
 
@@ -47,6 +48,19 @@ async def fleet_overview(c: MongoConn, scope: Scope, since: datetime, kinds: lis
                                            {"$group": {"_id": "$kind", "n": {"$sum": 1}}}]):
             ov.log_counts[str(row["_id"])] = int(row["n"])
     return ov
+
+
+async def der_points(c: MongoConn, query: DiscoveryQuery, scope: Scope) -> list[DerPoint]:
+    if query.near is not None or query.available_at is not None:
+        # exact radius and opt-out checks live in find_ders: take its (slower) briefs
+        return [(b.device_id, b.lat, b.lon, b.liveness, b.device_class)
+                for b in await der_briefs(c, query, scope)
+                if b.lat is not None and b.lon is not None]
+    flt = and_([compile_filter(query, scope), {"location": {"$ne": None}}])
+    fields = {"device_id": 1, "location": 1, "liveness": 1, "device_class": 1}
+    docs = await c.retry(lambda: c.col("ders").find(flt, fields).to_list())
+    return [(d["device_id"], d["location"]["lat"], d["location"]["lon"], d["liveness"],
+             d["device_class"]) for d in docs if d.get("location")]
 
 
 async def recent_log(c: MongoConn, query: LogQuery, scope: Scope) -> list[LogEntry]:

@@ -81,7 +81,7 @@ from registry.port import (
     StoreUnavailable,
     TelemetryBucket,
 )
-from registry.port.overview import FleetOverview
+from registry.port.overview import DerPoint, FleetOverview
 from vtn.config import StoreConfig
 
 
@@ -188,6 +188,9 @@ class MongoStore:
     async def fleet_overview(self, scope: Scope, since: datetime, kinds: list[str]
                              ) -> FleetOverview:
         return await overview.fleet_overview(self.conn, scope, since, kinds)
+
+    async def der_points(self, query: DiscoveryQuery, scope: Scope) -> list[DerPoint]:
+        return await overview.der_points(self.conn, query, scope)
 
     async def recent_log(self, query: LogQuery, scope: Scope) -> list[LogEntry]:
         return await overview.recent_log(self.conn, query, scope)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from registry.discovery import LogQuery
+from registry.discovery import DiscoveryQuery, LogQuery
 from registry.models import LogEntry
 from registry.port.scope import Scope
 
@@ -46,11 +46,21 @@ def add_group(ov: FleetOverview, device_class: str, device_type: str, liveness: 
         s.available_w += float(available_w or 0.0)
 
 
+# device_id, lat, lon, liveness, device_class of one located DER (the map's rows)
+DerPoint = tuple[str, float, float, str, str]
+
+
 class OverviewStore(Protocol):
     async def fleet_overview(self, scope: Scope, since: datetime, kinds: list[str]
                              ) -> FleetOverview:
         """VEN and DER aggregates in the scope, and how many log entries of ``kinds``
         (in the scope) were written at or after ``since``."""
+        ...
+
+    async def der_points(self, query: DiscoveryQuery, scope: Scope) -> list[DerPoint]:
+        """Every DER with a location matching the filters of ``query`` in the scope, in
+        no particular order (sort, paging and projection are ignored): a whole-fleet
+        map in one read of a few columns."""
         ...
 
     async def recent_log(self, query: LogQuery, scope: Scope) -> list[LogEntry]:

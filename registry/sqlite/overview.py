@@ -6,10 +6,11 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-from registry.discovery import LogQuery
+from registry.discovery import DiscoveryQuery, LogQuery
 from registry.models import LogEntry
 from registry.port import Scope
-from registry.port.overview import FleetOverview, add_group
+from registry.port.overview import DerPoint, FleetOverview, add_group
+from registry.sqlite.discovery import compile_where
 from registry.sqlite.inlist import in_list
 from registry.sqlite.rows import LOG_SELECT, log_entry
 from registry.sqlite.scope import scope_where
@@ -36,6 +37,14 @@ def fleet_overview(db: sqlite3.Connection, scope: Scope, since: datetime, kinds:
         ):
             ov.log_counts[kind] = n
     return ov
+
+
+def der_points(db: sqlite3.Connection, query: DiscoveryQuery, scope: Scope) -> list[DerPoint]:
+    sql = compile_where(query, scope)
+    return db.execute(  # the ders_points index covers the unfiltered / liveness / class map
+        "SELECT device_id, lat, lon, liveness, device_class FROM ders "
+        f"WHERE lat IS NOT NULL AND {sql.where}", sql.params,
+    ).fetchall()
 
 
 def recent_log(db: sqlite3.Connection, query: LogQuery, scope: Scope) -> list[LogEntry]:

@@ -43,7 +43,7 @@ from registry.port import (
     StoreUnavailable,
     TelemetryBucket,
 )
-from registry.port.overview import FleetOverview
+from registry.port.overview import DerPoint, FleetOverview
 from registry.sqlite import (
     ders,
     discovery,
@@ -142,6 +142,9 @@ class SqliteStore:
     async def fleet_overview(self, scope: Scope, since: datetime, kinds: list[str]
                              ) -> FleetOverview:
         return overview.fleet_overview(self.db, scope, since, kinds)
+
+    async def der_points(self, query: DiscoveryQuery, scope: Scope) -> list[DerPoint]:
+        return overview.der_points(self.db, query, scope)
 
     async def recent_log(self, query: LogQuery, scope: Scope) -> list[LogEntry]:
         return overview.recent_log(self.db, query, scope)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from registry.discovery import LogQuery
-from registry.models import DeviceClass, DeviceType, Liveness, LogEntry
+from registry.discovery import DiscoveryQuery, LogQuery
+from registry.models import DeviceClass, DeviceType, Liveness, Location, LogEntry
 from registry.port import SERVICE, Batch, Scope, Store
 from tests.store.support import T0, der, msg, seed, ven
 
@@ -88,3 +88,24 @@ async def test_recent_log_is_newest_first_filtered_and_scoped(store: Store) -> N
     assert [e.ven_id for e in await store.recent_log(LogQuery(ven_id=b), AGG1)] == []
     theirs = await store.recent_log(LogQuery(ven_id=b, limit=10), ACC2)
     assert {e.kind for e in theirs} == {"ven.registered", "ven.registration_refused"}
+
+
+async def test_der_points_are_located_ders_matching_filters_in_scope(store: Store) -> None:
+    v = ven("osb-9", aggregator_id="agg1", account_id="acc1")
+    w = ven("osb-8", aggregator_id="agg2", account_id="acc2")
+    await seed(store, v, w, ders=[
+        der(v.ven_id, "p", device_id="p", aggregator_id="agg1", account_id="acc1",
+            location=Location(lat=52.5, lon=13.4), liveness=Liveness.ONLINE),
+        der(v.ven_id, "q", device_id="q", aggregator_id="agg1", account_id="acc1"),
+        der(w.ven_id, "r", device_id="r", aggregator_id="agg2", account_id="acc2",
+            location=Location(lat=48.1, lon=11.6), device_class=DeviceClass.PV),
+    ])
+    every = sorted(await store.der_points(DiscoveryQuery(), SERVICE))
+    assert every == [("p", 52.5, 13.4, "online", "otherLoad"),
+                     ("r", 48.1, 11.6, "offline", "pvSystem")]  # "q" has no location
+    assert [p[0] for p in await store.der_points(DiscoveryQuery(), AGG1)] == ["p"]
+    pv = await store.der_points(DiscoveryQuery(device_class=["pvSystem"]), SERVICE)
+    assert [p[0] for p in pv] == ["r"]
+    near = await store.der_points(DiscoveryQuery(near=(52.5, 13.4), radius_m=1000), SERVICE)
+    assert [p[0] for p in near] == ["p"]
+    assert await store.der_points(DiscoveryQuery(), Scope("prosumer")) == []

@@ -193,6 +193,29 @@ export function problem(e) {
   toast(e instanceof ApiError ? e.message : String(e), true);
 }
 
+// The vendored libraries, loaded once on first use so the overview needs none of them.
+const VENDOR = {
+  leaflet: ["vendor/leaflet-1.9.4/leaflet.js", "vendor/leaflet-1.9.4/leaflet.css"],
+  supercluster: ["vendor/supercluster-8.0.1/supercluster.min.js"],
+  uplot: ["vendor/uplot-1.6.31/uPlot.iife.min.js", "vendor/uplot-1.6.31/uPlot.min.css"],
+};
+const loaded = new Map();
+export function vendor(...names) {
+  return Promise.all(names.flatMap(name => VENDOR[name]).map(file => {
+    if (!loaded.has(file)) {
+      loaded.set(file, new Promise((resolve, reject) => {
+        const url = new URL(`static/${file}`, document.baseURI).href;
+        const node = file.endsWith(".css")
+          ? el("link", { rel: "stylesheet", href: url }) : el("script", { src: url });
+        node.addEventListener("load", resolve);
+        node.addEventListener("error", () => reject(new Error(`could not load ${file}`)));
+        document.head.append(node);
+      }));
+    }
+    return loaded.get(file);
+  }));
+}
+
 export const DEVICE_CLASSES = ["hvacDevice", "dhwDevice", "lightingLoad", "pvSystem",
   "storageDevice", "evCharger", "otherLoad"];
 export const DEVICE_TYPES = ["Demand", "Generation", "Storage"];

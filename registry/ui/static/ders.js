@@ -2,7 +2,7 @@
 // panel (status, last values, telemetry sparkline, its VEN, its log). The table
 // follows liveness changes live.
 import { api, DEVICE_CLASSES, DEVICE_TYPES, el, LIVENESS, liveness, problem, query, stream,
-  table, throttle, watts, when } from "./core.js";
+  table, throttle, vendor, watts, when } from "./core.js";
 
 // the search, kept while the operator visits other screens (the map uses it too)
 export const search = { q: "", device_class: "", device_type: "", liveness: "", ven_id: "",
@@ -58,7 +58,7 @@ export function searchForm(onSubmit, withSort = true) {
   return form;
 }
 
-function sparkline(target, points) {
+async function sparkline(target, points) {
   if (!points.length) { target.replaceChildren(el("p", { class: "muted" }, "no telemetry yet")); return; }
   const byAt = new Map();
   for (const p of points) {
@@ -67,6 +67,7 @@ function sparkline(target, points) {
   }
   const xs = [...byAt.keys()].sort((a, b) => a - b);
   const ys = xs.map(x => byAt.get(x));
+  await vendor("uplot");
   target.replaceChildren();
   const width = Math.max(240, Math.min(target.clientWidth || 360, 520));
   new uPlot({ width, height: 120, legend: { show: false }, cursor: { show: true },
@@ -105,7 +106,7 @@ export async function derDetail(panel, deviceId) {
       table([{ label: "seq", num: true, value: e => String(e.seq) },
              { label: "at", value: e => e.at.slice(11, 19) },
              { label: "kind", value: e => e.kind }], logs.items, null, "der-log"));
-    sparkline(chart, tel.points);
+    await sparkline(chart, tel.points);
   } catch (e) {
     panel.replaceChildren(el("p", { class: "error" }, e.message));
   }

@@ -1,7 +1,7 @@
 // DR events: list, create (targets picked from a DER search or typed ids), modify,
 // cancel; per-VEN opt state and the measured response over time.
 import { api, confirmAction, DEVICE_CLASSES, el, problem, query, stream, table, throttle,
-  toast, watts, when } from "./core.js";
+  toast, vendor, watts, when } from "./core.js";
 
 function isoIn(minutes) {
   return new Date(Date.now() + minutes * 60000).toISOString().slice(0, 16);
@@ -77,6 +77,7 @@ async function responseChart(target, ev, resp) {
   }
   const xs = [...sum.keys()].sort((a, b) => a - b);
   if (xs.length < 2) { target.replaceChildren(el("p", { class: "muted" }, "not enough telemetry yet")); return; }
+  await vendor("uplot");
   target.replaceChildren();
   const start = Date.parse(resp.event_start) / 1000;
   const end = resp.event_end ? Date.parse(resp.event_end) / 1000 : Infinity;

@@ -2,7 +2,7 @@
 // (Supercluster, so 100k points stay interactive), filtered like the DER table. Tiles
 // come from the configured URL; without one the points sit on a plain background, so
 // the map works with no internet.
-import { api, el, problem, query, stream, throttle } from "./core.js";
+import { api, el, problem, query, stream, throttle, vendor } from "./core.js";
 import { filterParams, searchForm } from "./ders.js";
 
 const COLOURS = { online: "#1a7f37", stale: "#b26b00", offline: "#c62828" };
@@ -17,13 +17,17 @@ function clusterColour(p) {
 export function mapScreen(main) {
   const status = el("p", { class: "muted", "data-testid": "map-count", "aria-live": "polite" }, "Loading…");
   const box = el("div", { id: "map", "data-testid": "map", role: "region", "aria-label": "DER map" });
-  const form = searchForm(load, false);
+  const form = searchForm(() => load(), false);
   main.append(el("h1", {}, "Map"), form, status, box);
-  const map = L.map(box, { preferCanvas: true, worldCopyJump: true, zoomControl: true })
-    .setView([51, 10], 5);
-  const renderer = L.canvas({ padding: 0.3 });
-  const layer = L.layerGroup().addTo(map);
-  let index = null, stopped = false, fitted = false;
+  let stopped = false, map = null, renderer = null, layer = null, index = null, fitted = false;
+
+  function init() {
+    map = L.map(box, { preferCanvas: true, worldCopyJump: true, zoomControl: true })
+      .setView([51, 10], 5);
+    renderer = L.canvas({ padding: 0.3 });
+    layer = L.layerGroup().addTo(map);
+    map.on("moveend", render);
+  }
 
   function render() {
     layer.clearLayers();
@@ -56,6 +60,9 @@ export function mapScreen(main) {
 
   async function load() {
     try {
+      await vendor("leaflet", "supercluster");
+      if (stopped) return;
+      if (!map) init();
       if (!settings) settings = await fetch("config.json").then(r => r.json());
       if (settings.tile_url && !map._tiles) {
         map._tiles = L.tileLayer(settings.tile_url, { maxZoom: 19,
@@ -92,9 +99,7 @@ export function mapScreen(main) {
     } catch (e) { problem(e); status.textContent = e.message; }
   }
 
-  map.on("moveend", render);
   load();
-  const refresh = throttle(load, 5000);
-  const s = stream({ kind: "ven.liveness,der.created,der.removed" }, refresh);
-  return () => { stopped = true; s.stop(); map.remove(); };
+  const s = stream({ kind: "ven.liveness,der.created,der.removed" }, throttle(load, 5000));
+  return () => { stopped = true; s.stop(); if (map) map.remove(); };
 }

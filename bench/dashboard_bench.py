@@ -9,8 +9,11 @@ driven by Playwright):
   and the page's load event (Navigation Timing);
 * DER search, first table page (50 rows, sorted by name, with the total): start ->
   ``vtn:ders-table``;
-* map: start -> all N points indexed and drawn (``vtn:map``), then 12 zoom / pan steps,
-  each timed from the view change to the clusters drawn (``vtn:map-render`` measures).
+* map: start -> all N points fetched and indexed (in a worker) and drawn (``vtn:map``),
+  then 12 zoom / pan steps, each timed from the view change to the clusters drawn
+  (``vtn:map-render`` measures);
+* for each screen the longest main-thread task while it loaded (Long Tasks API): how
+  long the page could not react to the operator.
 
 Baseline in the same run: the same API calls made with fetch from the same page (what
 any client pays), so ``ratio`` is the page's own cost on top. Each figure is the median
@@ -81,6 +84,11 @@ def serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("vtn serve did not start")
 
 
+# the longest main-thread task while the screen loads: how long the page could not react
+LONG_TASKS = """window.__longest = 0;
+new PerformanceObserver(l => { for (const e of l.getEntries())
+  window.__longest = Math.max(window.__longest, e.duration); }).observe({type: "longtask"});"""
+
 FETCH_MS = """async ([path, token]) => {
   const t0 = performance.now();
   const r = await fetch(path, {headers: {Authorization: `Bearer ${token}`}});
@@ -95,6 +103,7 @@ def load(browser: Any, base: str, token: str, screen: str, mark: str, selector: 
     # Content-Security-Policy (rightly) forbids
     ctx = browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True)
     ctx.add_init_script(f"sessionStorage.setItem('vtn.token', {json.dumps(token)})")
+    ctx.add_init_script(LONG_TASKS)
     page = ctx.new_page()
     page.goto(f"{base}/ui/#/{screen}")
     page.wait_for_selector(selector, timeout=timeout_ms)
@@ -103,7 +112,8 @@ def load(browser: Any, base: str, token: str, screen: str, mark: str, selector: 
     nav = page.evaluate("""() => { const n = performance.getEntriesByType('navigation')[0];
       return {dcl: n.domContentLoadedEventEnd, load: n.loadEventEnd}; }""")
     out = {"ready_ms": page.evaluate(f"performance.getEntriesByName('{mark}')[0].startTime"),
-           "load_ms": nav["load"], "dcl_ms": nav["dcl"], "page": page, "ctx": ctx}
+           "load_ms": nav["load"], "dcl_ms": nav["dcl"], "page": page, "ctx": ctx,
+           "longest_task_ms": page.evaluate("window.__longest")}
     return out
 
 
@@ -177,19 +187,21 @@ def main() -> None:
                     r["ctx"].close()
                     rows.append(r)
                 ready, api_ms = median(rows, "ready_ms"), statistics.median(fetches)
-                results.append((name, ready, median(rows, "load_ms"), api_ms))
+                results.append((name, ready, median(rows, "load_ms"), api_ms,
+                                median(rows, "longest_task_ms")))
             browser.close()
     finally:
         proc.terminate()
         proc.wait(30)
-    for name, ready, load_ms, api_ms in results:
+    for name, ready, load_ms, api_ms, longest in results:
         if args.markdown:
             print(f"| {args.n:,} | {name} | {ready:.0f} | {load_ms:.0f} | {api_ms:.0f} | "
-                  f"{ready / api_ms:.1f} |")
+                  f"{ready / api_ms:.1f} | {longest:.0f} |")
         else:
             print(json.dumps({"n": args.n, "screen": name, "ready_ms": round(ready),
                               "load_event_ms": round(load_ms), "api_fetch_ms": round(api_ms),
-                              "ratio": round(ready / api_ms, 2)}))
+                              "ratio": round(ready / api_ms, 2),
+                              "longest_task_ms": round(longest)}))
     if renders:
         srt = sorted(renders)
         print(json.dumps({"n": args.n, "map_render_ms": {

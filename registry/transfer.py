@@ -1,9 +1,10 @@
 """Export and import a whole store as JSON lines, between any two adapters.
 
 One object per line: ``{"type": KIND, "doc": {...}}`` with KIND one of ven, der,
-report_spec, report_request, view, report_subscription, event, event_delivery,
+report_spec, report_request, group, group_member, report_subscription, event, event_delivery,
 opt_schedule, outbox, log, in that order (VENs before their DERs, events before their
-deliveries, the log last). Export streams through ``Store.iter_all``;
+deliveries, the log last); a ``view`` line of a dump written before groups is read as the
+group it became. Export streams through ``Store.iter_all``;
 import reads line by line and writes in chunks, so neither holds the registry in memory.
 
 Import is idempotent: records are upserted by their natural keys (venID; venID+resourceID;
@@ -26,6 +27,7 @@ from typing import Any, TextIO
 from pydantic import BaseModel
 
 from registry.events import DrEvent, EventDelivery, OptSchedule
+from registry.group_model import Group, StaticMember, group_of_view
 from registry.models import (
     Der,
     LogEntry,
@@ -34,16 +36,16 @@ from registry.models import (
     ReportSpec,
     ReportSubscription,
     Ven,
-    View,
 )
-from registry.port import Batch, Store, StoreError
+from registry.port import SERVICE, Batch, Store, StoreError
 
 KINDS: dict[str, type[BaseModel]] = {
     "ven": Ven,
     "der": Der,
     "report_spec": ReportSpec,
     "report_request": ReportRequestRecord,
-    "view": View,
+    "group": Group,
+    "group_member": StaticMember,
     "report_subscription": ReportSubscription,
     "event": DrEvent,
     "event_delivery": EventDelivery,
@@ -79,6 +81,8 @@ async def import_store(store: Store, lines: Iterable[str]) -> dict[str, int]:
         if not line.strip():
             continue
         item = json.loads(line)
+        if item.get("type") == "view":  # a dump from before groups
+            item = {"type": "group", "doc": group_of_view(item["doc"]).model_dump(mode="json")}
         if item["type"] not in KINDS:
             raise TransferError(f"unknown record type {item['type']!r}")
         if item["type"] != kind or len(chunk) >= CHUNK:
@@ -126,8 +130,18 @@ class _Importer:
     async def _report_request(self, chunk: list[ReportRequestRecord]) -> None:
         await self.store.commit(Batch(report_requests=chunk))
 
-    async def _view(self, chunk: list[View]) -> None:
-        await self.store.commit(Batch(views=chunk))
+    async def _group(self, chunk: list[Group]) -> None:
+        todo = []
+        for group in chunk:
+            old = await self.store.get_group(group.group_id, SERVICE)
+            if old != group:
+                todo.append((group, old.version if old else None))
+        if todo:
+            await self.store.commit(Batch(groups=todo))
+
+    async def _group_member(self, chunk: list[StaticMember]) -> None:
+        await self.store.commit(Batch(group_members=[
+            (m.group_id, m.device_id, m.kind) for m in chunk]))
 
     async def _report_subscription(self, chunk: list[ReportSubscription]) -> None:
         await self.store.commit(Batch(subscriptions=chunk))

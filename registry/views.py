@@ -1,138 +1,117 @@
-"""Views: saved discovery queries owned by an aggregator, and their members.
+"""Views: what DER groups were called before issue #15, kept as a deprecated face.
 
-A view stores only filter fields of :class:`DiscoveryQuery`; sorting, paging and
-projection belong to whoever reads it. Members are always read through the owner's
-aggregator scope, so a view can never reach another tenant's DERs, whatever it filters.
+A view is an aggregator's group (``registry.groups``); ``all`` is its default group. The
+OpenADR side offers every group of an aggregator (dynamic or static) through
+:func:`views_of` and :func:`offered_members`. The old ``/api/v1/views`` API and ``vtn
+views`` still work on the view-shaped groups (filters, no explicit members) by name; new
+clients use ``/api/v1/groups`` (docs/der-groups.md).
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
+from registry import groups
+from registry.discovery import DerBrief
+from registry.group_model import DEFAULT_GROUP, Group, default_group
+from registry.groups import GroupError as ViewError
+from registry.groups import ReservedName
+from registry.models import View
+from registry.port import Conflict, Scope, Store, owner_scope
 
-from registry.discovery import DerBrief, DiscoveryQuery
-from registry.models import DEFAULT_VIEW, LogEntry, View
-from registry.port import Batch, Scope, Store
-
-NOT_FILTERS = ("sort", "fields", "limit", "cursor", "total")
-VIEW_FILTERS = tuple(f for f in DiscoveryQuery.model_fields if f not in NOT_FILTERS)
-PAGE = 1000
 logger = logging.getLogger(__name__)
-_EPOCH = datetime(2020, 1, 1, tzinfo=UTC)  # the default view never changes
-
-
-class ViewError(ValueError):
-    """Filters that are not a valid view (unknown field, bad value)."""
-
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
-        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
-        self.errors = errors
-
-
-def view_query(filters: dict[str, Any], cursor: str | None = None) -> DiscoveryQuery:
-    """The discovery query of a view's filters (validated exactly like the side API's)."""
-    unknown = sorted(set(filters) - set(VIEW_FILTERS))
-    if unknown:
-        raise ViewError([{"field": k, "message": "not a view filter"} for k in unknown])
-    try:
-        return DiscoveryQuery.model_validate({**filters, "limit": PAGE, "cursor": cursor})
-    except ValidationError as exc:
-        raise ViewError(
-            [
-                {"field": ".".join(str(p) for p in e["loc"]) or "filters", "message": e["msg"]}
-                for e in exc.errors()
-            ]
-        ) from exc
-
-
-def normalise_filters(filters: dict[str, Any]) -> dict[str, Any]:
-    """Validated filters in canonical JSON form (what is stored and shown)."""
-    query = view_query(filters)
-    return query.model_dump(mode="json", include=set(VIEW_FILTERS), exclude_none=True)
+__all__ = ["ReservedName", "ViewError"]
 
 
 def aggregator_scope(aggregator_id: str) -> Scope:
     return Scope(role="aggregator", aggregator_id=aggregator_id)
 
 
-def default_view(aggregator_id: str) -> View:
-    return View(
-        aggregator_id=aggregator_id, name=DEFAULT_VIEW, description="all my DERs",
-        created_at=_EPOCH, updated_at=_EPOCH,
-    )
+def default_view(aggregator_id: str) -> Group:
+    return default_group(aggregator_id)
 
 
-async def views_of(store: Store, aggregator_id: str) -> list[View]:
-    """The aggregator's views: the default one first, then the saved ones by name."""
-    saved = await store.list_views(aggregator_scope(aggregator_id), aggregator_id)
-    return [default_view(aggregator_id), *(v for v in saved if v.name != DEFAULT_VIEW)]
+def as_view(group: Group) -> View:
+    """The old API's shape of an aggregator's group."""
+    assert group.aggregator_id is not None
+    return View(aggregator_id=group.aggregator_id, name=group.name, filters=group.filters or {},
+                description=group.description, created_at=group.created_at,
+                updated_at=group.updated_at)
 
 
-async def find_view(store: Store, aggregator_id: str, name: str) -> View | None:
-    if name == DEFAULT_VIEW:
-        return default_view(aggregator_id)
-    return await store.get_view(aggregator_id, name)
+def view_shaped(group: Group) -> bool:
+    """A group the old views API can show: an aggregator's, filters only."""
+    return group.aggregator_id is not None and group.filters is not None \
+        and not group.includes and not group.excludes
 
 
-async def members(store: Store, view: View) -> list[DerBrief]:
-    """Every DER of the view (device_id order), read inside the owner's scope."""
-    return await store.der_briefs(view_query(view.filters), aggregator_scope(view.aggregator_id))
+async def views_of(store: Store, aggregator_id: str) -> list[Group]:
+    """The aggregator's groups as offered over OpenADR: ``all`` first, then by name."""
+    saved = await store.list_groups(aggregator_scope(aggregator_id), aggregator_id)
+    return [default_group(aggregator_id), *(g for g in saved if g.name != DEFAULT_GROUP)]
 
 
-async def offered_members(store: Store, view: View) -> list[DerBrief] | None:
-    """:func:`members`, or None for a stored view whose filters no longer validate (saved
-    before a limit existed): the OpenADR side skips it with a warning instead of failing
-    every offer, re-registration and refresh of its aggregator. Its owner can still read
-    it (GET /views: 400 on its DERs, naming the filter) and delete it."""
-    try:
-        return await members(store, view)
-    except ViewError as exc:
-        logger.warning("view %s/%s skipped, its filters are invalid: %s",
-                       view.aggregator_id, view.name, str(exc)[:200])
+async def list_views(store: Store, scope: Scope, aggregator_id: str | None = None
+                     ) -> list[View]:
+    """The view-shaped groups visible in the scope (the old API's listing)."""
+    found = await store.list_groups(scope, aggregator_id)
+    return [as_view(g) for g in found if view_shaped(g)]
+
+
+async def find_view(store: Store, aggregator_id: str, name: str) -> Group | None:
+    if name == DEFAULT_GROUP:
+        return default_group(aggregator_id)
+    return await store.group_named(aggregator_id, name, aggregator_scope(aggregator_id))
+
+
+async def members(store: Store, group: Group) -> list[DerBrief]:
+    """Every member (device_id order), read inside the owner's scope."""
+    return await store.group_briefs(group, owner_scope(group))
+
+
+async def offered_members(store: Store, group: Group) -> list[DerBrief] | None:
+    """:func:`members`, or None for a stored group whose filters no longer validate
+    (saved before a limit existed): the OpenADR side skips it with a warning instead of
+    failing every offer, re-registration and refresh of its aggregator."""
+    if not groups.valid(group):
+        logger.warning("group %s/%s skipped, its filters are invalid",
+                       group.aggregator_id, group.name)
         return None
-
-
-class ReservedName(ValueError):
-    """The default view's name cannot be saved."""
+    return await members(store, group)
 
 
 async def save_view(
     store: Store, aggregator_id: str, name: str, filters: dict[str, Any],
     description: str | None, actor: str, now: datetime, *, replace: bool = True,
 ) -> tuple[View, bool]:
-    """Create (or replace) a view; returns (view, created). Logged as view.created/changed.
-
-    Raises :class:`ViewError` for bad filters, :class:`ReservedName` for the default
-    view's name, pydantic's ValidationError for a bad name, FileExistsError when
-    ``replace`` is false and the view exists. Aggregator VENs learn about the change at
-    the next membership refresh.
-    """
-    if name == DEFAULT_VIEW:
-        raise ReservedName(f"{DEFAULT_VIEW!r} is every aggregator's default view")
-    normalised = normalise_filters(filters)
-    old = await store.get_view(aggregator_id, name)
+    """Create (or replace the filters and description of) the aggregator's group of that
+    name; returns (view, created). FileExistsError when ``replace`` is false and it
+    exists; GroupError for bad filters; ReservedName for ``all``."""
+    if name == DEFAULT_GROUP:
+        raise ReservedName(f"{DEFAULT_GROUP!r} is every aggregator's default view")
+    old = await find_view(store, aggregator_id, name)
     if old is not None and not replace:
         raise FileExistsError(f"view {name!r} exists")
-    view = View(
-        aggregator_id=aggregator_id, name=name, filters=normalised, description=description,
-        created_at=old.created_at if old else now, updated_at=now,
-    )
-    entry = LogEntry(
-        kind="view.changed" if old else "view.created", at=now, actor=actor,
-        aggregator_id=aggregator_id, data={"name": name, "filters": view.filters},
-    )
-    await store.commit(Batch(views=[view], log=[entry]))
-    return view, old is None
+    try:
+        if old is None:
+            group = await groups.create_group(
+                store, aggregator_id, name, description=description, filters=filters,
+                actor=actor, now=now)
+        else:
+            group = await groups.update_group(
+                store, old, {"filters": filters, "description": description},
+                if_version=None, actor=actor, now=now)
+    except Conflict as exc:
+        raise FileExistsError(f"view {name!r} was saved meanwhile") from exc
+    return as_view(group), old is None
 
 
 async def delete_view(store: Store, aggregator_id: str, name: str, actor: str, now: datetime
                       ) -> bool:
-    if await store.get_view(aggregator_id, name) is None:
+    group = await find_view(store, aggregator_id, name)
+    if group is None or name == DEFAULT_GROUP:
         return False
-    entry = LogEntry(kind="view.deleted", at=now, actor=actor, aggregator_id=aggregator_id,
-                     data={"name": name})
-    await store.commit(Batch(delete_views=[(aggregator_id, name)], log=[entry]))
+    await groups.delete_group(store, group, if_version=None, actor=actor, now=now)
     return True

@@ -16,7 +16,8 @@ from typing import Any
 import jwt
 import pytest
 
-from registry.models import DeviceClass, LogEntry, Ven, View
+from registry.group_model import Group
+from registry.models import DeviceClass, LogEntry, Ven
 from registry.port import Batch
 from tests.api_support import Api, api_server, der, seed
 from vtn.config import Config
@@ -53,9 +54,11 @@ async def world(config: Config) -> AsyncIterator[World]:
             for d in (foreign, own)
         ]
         await seed(api, vens, [own, foreign], log)
-        await api.served.vtn.store.commit(Batch(views=[
-            View(aggregator_id="A1", name="dhw", filters={"device_class": ["dhwDevice"]}),
-            View(aggregator_id="A2", name="dhw", filters={"device_class": ["dhwDevice"]}),
+        await api.served.vtn.store.commit(Batch(groups=[
+            (Group(group_id="g-A1", aggregator_id="A1", name="dhw",
+                   filters={"device_class": ["dhwDevice"]}), None),
+            (Group(group_id="g-A2", aggregator_id="A2", name="dhw",
+                   filters={"device_class": ["dhwDevice"]}), None),
         ]))
         yield World(api, {"own": own.device_id, "foreign": foreign.device_id},
                     {"own": "ven-a", "foreign": "ven-b"})
@@ -201,6 +204,88 @@ async def delete_view(w: World, role: str, target: str) -> int:
         return r.status
 
 
+async def _send(w: World, method: str, path: str, role: str, body: Any = None
+                ) -> tuple[int, Any]:
+    async with w.api.session.request(method, w.api.base + path, json=body,
+                                     headers=w.api.headers(role, **ROLES[role])) as r:
+        return r.status, await r.json(content_type=None) if r.status != 204 else None
+
+
+async def list_groups(w: World, role: str, target: str) -> bool | int:
+    status, body = await w.api.get("/groups", role, **ROLES[role])
+    if status != 200:
+        return status
+    return OWNER[target] in {g["aggregator_id"] for g in body["items"]}
+
+
+async def get_group(w: World, role: str, target: str) -> int:
+    status, _ = await w.api.get(f"/groups/g-{OWNER[target]}", role, **ROLES[role])
+    return status
+
+
+async def group_members(w: World, role: str, target: str) -> bool | int:
+    status, body = await w.api.get(f"/groups/g-{OWNER[target]}/members", role, **ROLES[role])
+    if status != 200:
+        return status
+    assert {d["device_id"] for d in body["items"]} == {w.ids[target]}  # nothing else
+    return True
+
+
+async def group_count(w: World, role: str, target: str) -> int:
+    """The roll-up's member count (a status code when the group is not visible)."""
+    status, body = await w.api.get(f"/groups/g-{OWNER[target]}/status", role, **ROLES[role])
+    return int(body["members"]) if status == 200 else status
+
+
+async def group_forecast(w: World, role: str, target: str) -> int:
+    status, _ = await w.api.get(f"/groups/g-{OWNER[target]}/forecast?horizon_h=1", role,
+                                **ROLES[role])
+    return status
+
+
+async def group_cim(w: World, role: str, target: str) -> int:
+    status, _ = await w.api.get(f"/groups/g-{OWNER[target]}/cim", role, **ROLES[role])
+    return status
+
+
+async def all_group_count(w: World, role: str, target: str) -> int:
+    """The default group 'all' by name: an aggregator's own DERs only."""
+    status, body = await w.api.get("/groups/all/status", role, **ROLES[role])
+    if status != 200:
+        return status
+    status, page = await w.api.get("/groups/all/members", role, **ROLES[role])
+    return int(w.ids[target] in {d["device_id"] for d in page["items"]})
+
+
+async def create_group(w: World, role: str, target: str) -> int:
+    status, _ = await _send(w, "POST", "/groups", role, {
+        "name": "new", "aggregator_id": OWNER[target], "filters": {"liveness": ["online"]}})
+    return status
+
+
+async def include_der(w: World, role: str, target: str) -> int:
+    """Include the target DER in A1's group: another tenant's DER is refused."""
+    status, _ = await _send(w, "POST", "/groups/g-A1/members", role,
+                            {"include": [w.ids[target]]})
+    return status
+
+
+async def patch_group(w: World, role: str, target: str) -> int:
+    status, _ = await _send(w, "PATCH", f"/groups/g-{OWNER[target]}", role,
+                            {"description": "changed"})
+    return status
+
+
+async def delete_group(w: World, role: str, target: str) -> int:
+    status, _ = await _send(w, "DELETE", f"/groups/g-{OWNER[target]}", role)
+    return status
+
+
+GROUP_COUNT = {"service": (1, 1), "aggregator": (1, 404), "prosumer": (403, 403)}
+ALL_GROUP = {"service": (404, 404), "aggregator": (1, 0), "prosumer": (403, 403)}
+INCLUDE = {"service": (200, 400), "aggregator": (200, 400), "prosumer": (403, 403)}
+GROUP_CHANGE = {"service": (200, 200), "aggregator": (200, 404), "prosumer": (403, 403)}
+
 VIEWS_SEEN = {"service": (True, True), "aggregator": (True, False), "prosumer": (403, 403)}
 VIEW_READ = {"service": (200, 200), "aggregator": (200, 404), "prosumer": (403, 403)}
 VIEW_DERS = {"service": (True, True), "aggregator": (True, 404), "prosumer": (403, 403)}
@@ -233,6 +318,17 @@ MATRIX: list[tuple[str, Probe, dict[str, tuple[Any, Any]]]] = [
     ("GET /views/{agg}/{name}/ders", view_ders, VIEW_DERS),
     ("POST /views", create_view, VIEW_CREATE),
     ("DELETE /views/{agg}/{name}", delete_view, VIEW_DELETE),
+    ("GET /groups", list_groups, VIEWS_SEEN),
+    ("GET /groups/{id}", get_group, VIEW_READ),
+    ("GET /groups/{id}/members", group_members, VIEW_DERS),
+    ("GET /groups/{id}/status", group_count, GROUP_COUNT),
+    ("GET /groups/{id}/forecast", group_forecast, VIEW_READ),
+    ("GET /groups/{id}/cim", group_cim, VIEW_READ),
+    ("GET /groups/all", all_group_count, ALL_GROUP),
+    ("POST /groups", create_group, VIEW_CREATE),
+    ("POST /groups/{id}/members", include_der, INCLUDE),
+    ("PATCH /groups/{id}", patch_group, GROUP_CHANGE),
+    ("DELETE /groups/{id}", delete_group, VIEW_DELETE),
 ]
 CASES = [
     pytest.param(probe, role, target, expected[role][i], id=f"{name}-{role}-{target}")

@@ -21,6 +21,7 @@ from registry.events import (
     SignalInterval,
     SignalName,
 )
+from registry.group_model import Group, MemberKind
 from registry.models import (
     Der,
     DerStatus,
@@ -33,7 +34,6 @@ from registry.models import (
     ReportSpec,
     ReportSubscription,
     Ven,
-    View,
 )
 from registry.port import SERVICE, Batch, DerStatusUpdate, OptAnswer, Store
 from registry.sqlite import SqliteStore
@@ -66,8 +66,10 @@ async def populate(store: Store) -> None:
                               created_at=T0) for i in range(3)],
         log=[LogEntry(kind="ven.registered", at=T0, ven_id=v.ven_id, data={"n": 1, "ok": True})
              for v in vens],
-        views=[View(aggregator_id="agg", name="dhw", filters={"device_class": ["dhwDevice"]},
-                    created_at=T0, updated_at=T0)],
+        groups=[(Group(group_id="g-1", aggregator_id="agg", name="dhw",
+                       filters={"device_class": ["dhwDevice"]}, includes=1, created_at=T0,
+                       updated_at=T0), None)],
+        group_members=[("g-1", ders[0].device_id, MemberKind.INCLUDE)],
         subscriptions=[ReportSubscription(
             ven_id=vens[2].ven_id, report_request_id=f"sub-{i}", report_specifier_id="all",
             r_ids=["agg.online"], granularity_s=60, report_back_duration_s=60,
@@ -122,9 +124,9 @@ async def test_sqlite_to_mongo_to_sqlite_loses_nothing_and_reimport_is_a_no_op(
     try:
         await populate(src)
         original = await dump(src)
-        # vens, ders, specs, requests, view, subscriptions, event, deliveries, opt,
+        # vens, ders, specs, requests, group, its member, subscriptions, event, deliveries, opt,
         # outbox (+ a distribute marker), log (+2 liveness logs)
-        assert len(original.splitlines()) == 3 + 12 + 3 + 3 + 1 + 2 + 1 + 2 + 1 + 4 + 3 + 2
+        assert len(original.splitlines()) == 3 + 12 + 3 + 3 + 1 + 1 + 2 + 1 + 2 + 1 + 4 + 3 + 2
         for _ in range(2):  # twice: the second import changes nothing
             await import_store(mongo, io.StringIO(original))
             assert await dump(mongo) == original

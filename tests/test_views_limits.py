@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from registry.group_model import Group
 from registry.limits import MAX_LIST_ITEMS
-from registry.models import Ven, VenRole, View
+from registry.models import Ven, VenRole
 from registry.port import Batch
 from tests.api_support import Api, api_server, der, seed
 from vtn.codec import decode, encode
@@ -85,8 +86,8 @@ async def test_oversized_view_is_refused_and_a_stored_one_breaks_nobody(
     assert await offers(api, agg1) == [["all", "wide"]] and await offers(api, agg2) == [["all"]]
     # a view stored before the bound existed
     store, vtn = api.served.vtn.store, api.served.vtn
-    await store.commit(Batch(views=[View(aggregator_id="A1", name="huge",
-                                         filters={"ven_id": HUGE})]))
+    await store.commit(Batch(groups=[(Group(aggregator_id="A1", name="huge",
+                                            filters={"ven_id": HUGE}), None)]))
     # reading its DERs is a 400 naming the filter, not a 500
     status, body = await api.get("/views/A1/huge/ders")
     assert status == 400 and "ven_id" in [e["field"] for e in body["errors"]], body

@@ -10,7 +10,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from registry.port import Store
 from registry.sqlite import SqliteStore
-from vtn import event_jobs, liveness
+from vtn import event_jobs, group_jobs, liveness
 from vtn.config import Config
 from vtn.security.files import create_private
 from vtn.services import history, report_watch, views
@@ -84,6 +84,10 @@ class Vtn:
             self.scheduler.add_job(
                 event_jobs.tick, "interval", args=[self.ctx],
                 seconds=self.config.events.status_interval_s, max_instances=1, coalesce=True,
+            )
+            self.scheduler.add_job(
+                group_jobs.publish_status, "interval", args=[self.ctx],
+                seconds=self.config.groups.status_interval_s, max_instances=1, coalesce=True,
             )
             self.scheduler.start()
 

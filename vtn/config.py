@@ -179,6 +179,14 @@ class ViewsConfig(Section):
     batch: int = Field(100, ge=1, le=10000)
 
 
+class GroupsConfig(Section):
+    """[groups]: DER groups (docs/der-groups.md)."""
+
+    # how often each group's roll-up is recomputed and, when it changed, logged as a
+    # group.status entry (the SSE stream's rate limit per group)
+    status_interval_s: float = Field(60.0, gt=0)
+
+
 class EventsConfig(Section):
     """[events]: demand-response events."""
 
@@ -207,6 +215,7 @@ class Config(BaseSettings):
     signatures: SignatureConfig = SignatureConfig()
     views: ViewsConfig = ViewsConfig()
     events: EventsConfig = EventsConfig()
+    groups: GroupsConfig = GroupsConfig()
 
     @classmethod
     def settings_customise_sources(

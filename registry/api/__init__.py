@@ -21,6 +21,8 @@ from registry.api import (
     event_response,
     events,
     flexcoop,
+    group_status,
+    groups,
     log,
     overview,
     reports,
@@ -43,8 +45,8 @@ PREFIX = "/api"
 PUBLIC = {PREFIX + "/v1/openapi.json", PREFIX + "/docs"}
 VERIFIER = web.AppKey("api.verifier", Verifier)
 # the order of the OpenAPI document
-RESOURCES = (ders, vens, events, event_response, log, stats, views, reports, flexcoop,
-             overview, ven_actions)
+RESOURCES = (ders, vens, events, event_response, log, stats, views, groups, group_status,
+             reports, flexcoop, overview, ven_actions)
 
 
 def operations() -> list[Op]:

@@ -1,4 +1,4 @@
-"""/api/v1/views: saved discovery queries of aggregators (offered to their VENs).
+"""/api/v1/views (deprecated: /api/v1/groups): aggregators' groups defined by a filter.
 
 An aggregator token manages only its own views (its aggregator_id is implied); a service
 token names the aggregator; prosumers have no views. A view's DERs are always read in
@@ -84,10 +84,10 @@ async def _visible_view(request: web.Request) -> View:
     owner = request.match_info["aggregator_id"]
     if principal.role == "aggregator" and owner != principal.aggregator_id:
         raise ApiError(404, "not found", "no such view")  # don't reveal others' views
-    view = await views.find_view(store_of(request), owner, request.match_info["name"])
-    if view is None:
-        raise ApiError(404, "not found", "no such view")
-    return view
+    group = await views.find_view(store_of(request), owner, request.match_info["name"])
+    if group is None or not (group.name == "all" or views.view_shaped(group)):
+        raise ApiError(404, "not found", "no such view")  # a group with members: /groups
+    return views.as_view(group)
 
 
 async def list_views(request: web.Request) -> web.Response:
@@ -95,9 +95,11 @@ async def list_views(request: web.Request) -> web.Response:
     aggregator_id = request.query.get("aggregator_id")
     store = store_of(request)
     if principal.role == "aggregator":
-        items = await views.views_of(store, _owner(principal, aggregator_id))
+        owner = _owner(principal, aggregator_id)
+        items = [views.as_view(g) for g in await views.views_of(store, owner)
+                 if g.name == "all" or views.view_shaped(g)]
     else:
-        items = await store.list_views(principal.scope, aggregator_id)
+        items = await views.list_views(store, principal.scope, aggregator_id)
     return json_response({"items": [v.model_dump(mode="json") for v in items]})
 
 

@@ -21,16 +21,17 @@ from pydantic import ValidationError
 from pymongo import InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from registry.discovery import DiscoveryQuery
 from registry.events import DrEvent, EventDelivery, EventStatus, EventTargets, OptType
-from registry.models import DEFAULT_VIEW, utcnow
-from registry.mongo import discovery
+from registry.group_model import DEFAULT_GROUP, Group, default_group
+from registry.models import utcnow
+from registry.mongo import groups
 from registry.mongo.conn import BULK_OPS, Doc, MongoConn, Session
 from registry.mongo.docs import as_json, epoch_us, key, unkey
 from registry.mongo.scope import NOTHING, and_, scope_filter
 from registry.port import Batch, Conflict, EventQuery, Scope
 from registry.port.batch import DISTRIBUTE_MARKER
-from registry.port.events import build_deliveries, group_view, owned_deliveries
+from registry.port.events import build_deliveries, owned_deliveries
+from registry.port.groups import target_name
 
 FINAL = [EventStatus.COMPLETED.value, EventStatus.CANCELLED.value]
 CHUNK = 1000  # ids per $in
@@ -230,34 +231,34 @@ async def resolve_targets(c: MongoConn, targets: EventTargets, scope: Scope
         found[d["device_id"]] = (d["ven_id"], d["resource_id"], d.get("aggregator_id"),
                                  d.get("account_id"))
     for name in targets.groups:
-        group = await _group_query(c, name, scope)
-        if group is not None:
-            for b in await discovery.der_briefs(c, group[1], group[0]):
-                found[b.device_id] = (b.ven_id, b.resource_id, group[0].aggregator_id, None)
+        group = await _target_group(c, name, scope)
+        after = None
+        while group is not None:
+            try:
+                page = await groups.group_page(c, group, scope, after, 5000)
+            except ValidationError:
+                break  # a group saved under older rules: it names nothing
+            for m in page:
+                found[m.device_id] = (m.ven_id, m.resource_id, m.aggregator_id, None)
+            if len(page) < 5000:
+                break
+            after = page[-1].device_id
     missing = sorted({v for v, *_ in found.values()} - vens.keys())
     for d in await _find_chunked(c, "vens", "_id", missing, {}, _VEN_FIELDS):
         vens[d["_id"]] = (d.get("aggregator_id"), d.get("account_id"))
     return build_deliveries(vens, found)
 
 
-async def _group_query(c: MongoConn, name: str, scope: Scope
-                       ) -> tuple[Scope, DiscoveryQuery] | None:
-    ref = group_view(name, scope)
-    if ref is None:
-        return None
-    owner, view = ref
-    filters: dict[str, Any] = {}
-    if view != DEFAULT_VIEW:
-        doc = await c.retry(lambda: c.col("views").find_one(
-            {"aggregator_id": owner, "name": view}))
-        if doc is None:
-            return None
-        filters = doc.get("filters") or {}
-    try:
-        query = DiscoveryQuery.model_validate(filters)
-    except ValidationError:
-        return None
-    return Scope(role="aggregator", aggregator_id=owner), query
+async def _target_group(c: MongoConn, name: str, scope: Scope) -> Group | None:
+    """As registry.sqlite.events._target_group."""
+    ref = target_name(name, scope)
+    group = None
+    if ref is not None:
+        owner, group_name = ref
+        if owner is not None and group_name == DEFAULT_GROUP:
+            return default_group(owner)
+        group = await groups.group_named(c, owner, group_name, scope)
+    return group or await groups.get_group(c, name, scope)
 
 
 # --- inside Store.commit ---------------------------------------------------------------

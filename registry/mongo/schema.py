@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from registry.mongo.conn import MongoConn
+from registry.mongo.groups import DER_INDEXES as GROUP_DER_INDEXES
+from registry.mongo.groups import INDEXES as GROUP_INDEXES
 
 # collection -> [(name, keys, options)]; created idempotently by open()/init_indexes()
 INDEXES: dict[str, list[tuple[str, list[tuple[str, Any]], dict[str, Any]]]] = {
@@ -20,6 +22,7 @@ INDEXES: dict[str, list[tuple[str, list[tuple[str, Any]], dict[str, Any]]]] = {
         ("role", [("role", 1)], {}),
     ],
     "ders": [
+        *GROUP_DER_INDEXES,
         ("ven_resource_unique", [("ven_id", 1), ("resource_id", 1)], {"unique": True}),
         ("device_id_unique", [("device_id", 1)], {"unique": True}),
         ("aggregator_id", [("aggregator_id", 1), ("device_class", 1)], {}),
@@ -71,7 +74,9 @@ INDEXES: dict[str, list[tuple[str, list[tuple[str, Any]], dict[str, Any]]]] = {
         ("ven_nonce_unique", [("ven_id", 1), ("nonce", 1)], {"unique": True}),
         ("expires_ttl", [("expires_at", 1)], {"expireAfterSeconds": 0}),
     ],
-    "views": [("aggregator_name_unique", [("aggregator_id", 1), ("name", 1)], {"unique": True})],
+    # DER groups (registry.mongo.groups; a store written before groups has views, moved
+    # into der_groups at open)
+    **GROUP_INDEXES,
     "report_subscriptions": [
         ("ven_request_unique", [("ven_id", 1), ("report_request_id", 1)], {"unique": True}),
         ("due", [("state", 1), ("next_due", 1)], {}),

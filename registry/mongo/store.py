@@ -1,7 +1,7 @@
 """MongoDB adapter of the store port (``pymongo.AsyncMongoClient``).
 
 The adapter composes the entity modules of this package (``vens``, ``ders``,
-``discovery``, ``reports``, ``outbox``, ``log``, ``liveness``, ``views``, ``nonces``,
+``discovery``, ``reports``, ``outbox``, ``log``, ``liveness``, ``views``, ``groups``, ``nonces``,
 ``transfer``): each holds functions over a :class:`registry.mongo.conn.MongoConn`, and
 ``commit`` calls their ``write_*`` functions inside one unit of work. Documents:
 ``registry.mongo.docs``; indexes: ``registry.mongo.schema``.
@@ -42,6 +42,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from registry.discovery import DerBrief, DerPatch, DerStats, DiscoveryQuery, LogQuery, Page
 from registry.events import DrEvent, EventDelivery, EventTargets, OptSchedule, OptType
+from registry.group_model import Group, GroupMember, MemberKind, TallyRow
 from registry.models import (
     Der,
     LivenessChange,
@@ -51,12 +52,12 @@ from registry.models import (
     ReportSpec,
     ReportSubscription,
     Ven,
-    View,
 )
 from registry.mongo import (
     ders,
     discovery,
     events,
+    groups,
     liveness,
     log,
     nonces,
@@ -115,6 +116,7 @@ class MongoStore:
         await self.conn.open()
         await self.init_indexes()
         await ders.backfill_updated_us(self.conn)
+        await groups.migrate_views(self.conn)  # views are DER groups now
 
     async def close(self) -> None:
         await self.conn.close()
@@ -309,12 +311,6 @@ class MongoStore:
 
     # --- views, subscriptions, announcements ------------------------------------------
 
-    async def list_views(self, scope: Scope, aggregator_id: str | None = None) -> list[View]:
-        return await views.list_views(self.conn, scope, aggregator_id)
-
-    async def get_view(self, aggregator_id: str, name: str) -> View | None:
-        return await views.get_view(self.conn, aggregator_id, name)
-
     async def subscriptions_of_ven(self, ven_id: str) -> list[ReportSubscription]:
         return await views.subscriptions_of_ven(self.conn, ven_id)
 
@@ -325,6 +321,38 @@ class MongoStore:
 
     async def announced_hash(self, ven_id: str) -> str | None:
         return await views.announced_hash(self.conn, ven_id)
+
+    # --- DER groups (registry.mongo.groups) -----------------------------------------
+
+    async def list_groups(self, scope: Scope, aggregator_id: str | None = None
+                          ) -> list[Group]:
+        return await groups.list_groups(self.conn, scope, aggregator_id)
+
+    async def get_group(self, group_id: str, scope: Scope) -> Group | None:
+        return await groups.get_group(self.conn, group_id, scope)
+
+    async def group_named(self, aggregator_id: str | None, name: str, scope: Scope
+                          ) -> Group | None:
+        return await groups.group_named(self.conn, aggregator_id, name, scope)
+
+    async def group_static(self, group_id: str, kind: MemberKind, after: str | None = None,
+                           limit: int = 1000) -> list[str]:
+        return await groups.group_static(self.conn, group_id, kind, after, limit)
+
+    async def group_page(self, group: Group, scope: Scope, after: str | None = None,
+                         limit: int = 1000) -> list[GroupMember]:
+        return await groups.group_page(self.conn, group, scope, after, limit)
+
+    async def group_tally(self, group: Group, scope: Scope, in_event: set[str],
+                          opted_vens: set[str], opted_devices: set[str]) -> list[TallyRow]:
+        return await groups.group_tally(self.conn, group, scope, in_event, opted_vens,
+                                  opted_devices)
+
+    async def group_briefs(self, group: Group, scope: Scope) -> list[DerBrief]:
+        return await groups.group_briefs(self.conn, group, scope)
+
+    async def visible_device_ids(self, device_ids: list[str], scope: Scope) -> set[str]:
+        return await groups.visible_device_ids(self.conn, device_ids, scope)
 
     # --- signature nonces (ReplayProtect) ---------------------------------------------
 
@@ -345,6 +373,8 @@ class MongoStore:
 async def _apply(c: MongoConn, batch: Batch, s: Session) -> list[LogEntry]:
     """Same order as the SQLite adapter; the log goes last (see module docstring)."""
     await views.write_views(c, batch, s)  # first: a stale announcement aborts all
+    if batch.groups or batch.delete_groups or batch.group_members:
+        await groups.write_groups(c, batch, s)  # a stale group version aborts all too
     if batch.event_expect or batch.event_status:
         await events.check(c, batch, s)  # a stale event expectation aborts all too
     if batch.vens:

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from pymongo import InsertOne, ReplaceOne
 
 from registry.models import Der, LogEntry, OutboxMessage, ReportRequestRecord, ReportSpec, Ven
-from registry.mongo import events, opts, views
+from registry.mongo import events, groups, opts, views
 from registry.mongo.conn import TRANSIENT, Doc, MongoConn
 from registry.mongo.docs import (
     der_doc,
@@ -29,7 +29,8 @@ from registry.mongo.docs import (
 from registry.port import Batch, StoreUnavailable
 from registry.port.batch import DISTRIBUTE_MARKER
 
-KINDS = ("ven", "der", "report_spec", "report_request", "view", "report_subscription",
+KINDS = ("ven", "der", "report_spec", "report_request", "group", "group_member",
+         "report_subscription",
          "event", "event_delivery", "opt_schedule", "outbox", "log")
 # restored through the commit's own writes (document shapes, current_until, tenants)
 DR_KINDS = {"event": "events", "event_delivery": "deliveries", "opt_schedule": "opts"}
@@ -41,7 +42,9 @@ KIND_READ: dict[str, tuple[str, list[tuple[str, int]], Callable[[Doc], BaseModel
     "report_request": ("report_requests", [("ord", 1)], request_of),
     "outbox": ("outbox", [("seq", 1)], outbox_of),
     "log": ("log", [("seq", 1)], log_of),
-    "view": ("views", [("aggregator_id", 1), ("name", 1)], views.view_of),
+    "group": ("der_groups", [("owner", 1), ("name", 1)], groups.group_of),
+    "group_member": ("der_group_members", [("group_id", 1), ("device_id", 1)],
+                     groups.static_of),
     "report_subscription": ("report_subscriptions", [("ord", 1), ("_id", 1)], views.sub_of),
     "event": ("events", [("event_id", 1)], events.event_of),
     "event_delivery": ("event_deliveries", [("event_id", 1), ("ven_id", 1)],
@@ -88,7 +91,9 @@ async def import_records(c: MongoConn, kind: str, records: list[BaseModel]) -> i
 
 
 def import_ops(kind: str, records: Iterable[BaseModel]) -> tuple[str, list[Any]]:
-    if kind in ("view", "report_subscription"):
+    if kind in ("group", "group_member"):
+        return groups.import_ops(kind, list(records))
+    if kind == "report_subscription":
         return views.import_ops(kind, list(records))
     if kind == "ven":
         return "vens", [ReplaceOne({"_id": r.ven_id}, ven_doc(r), upsert=True)

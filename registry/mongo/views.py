@@ -1,4 +1,4 @@
-"""Views, report subscriptions and metadata announcements on MongoDB (discovery over
+"""Report subscriptions and metadata announcements on MongoDB (discovery over
 OpenADR). Cross-process races are settled by conditional single-document writes: a
 delivery is claimed by ``find_one_and_update`` on the subscription's old ``next_due``, an
 announcement by an update filtered on the old hash."""
@@ -9,21 +9,15 @@ import time
 from datetime import datetime
 from typing import Any
 
-from pymongo import ReplaceOne, UpdateOne
+from pymongo import UpdateOne
 from pymongo.errors import DuplicateKeyError
 
-from registry.models import ReportSubscription, SubscriptionState, View
+from registry.models import ReportSubscription, SubscriptionState
 from registry.mongo.conn import Doc, MongoConn, Session
 from registry.mongo.docs import ts
-from registry.port import ANY, Batch, Conflict, Scope, views_in_scope
+from registry.port import ANY, Batch, Conflict
 
 ACTIVE = SubscriptionState.ACTIVE.value
-
-
-def view_doc(v: View) -> Doc:
-    doc = v.model_dump(mode="json")
-    doc["_id"] = f"{v.aggregator_id}/{v.name}"
-    return doc
 
 
 def sub_doc(s: ReportSubscription) -> Doc:
@@ -37,26 +31,6 @@ def sub_of(doc: Doc) -> ReportSubscription:
     return ReportSubscription.model_validate(
         {k: v for k, v in doc.items() if k not in ("_id", "next_due", "ord")}
     )
-
-
-def view_of(doc: Doc) -> View:
-    return View.model_validate({k: v for k, v in doc.items() if k != "_id"})
-
-
-async def list_views(c: MongoConn, scope: Scope, aggregator_id: str | None) -> list[View]:
-    visible, aggregator_id = views_in_scope(scope, aggregator_id)
-    if not visible:
-        return []
-    flt = {} if aggregator_id is None else {"aggregator_id": aggregator_id}
-    docs = await c.retry(lambda: c.col("views").find(flt).sort(
-        [("aggregator_id", 1), ("name", 1)]).to_list())
-    return [view_of(d) for d in docs]
-
-
-async def get_view(c: MongoConn, aggregator_id: str, name: str) -> View | None:
-    doc = await c.retry(lambda: c.col("views").find_one(
-        {"aggregator_id": aggregator_id, "name": name}))
-    return view_of(doc) if doc else None
 
 
 async def subscriptions_of_ven(c: MongoConn, ven_id: str) -> list[ReportSubscription]:
@@ -92,7 +66,7 @@ async def announced_hash(c: MongoConn, ven_id: str) -> str | None:
 
 
 async def write_views(c: MongoConn, batch: Batch, s: Session) -> None:
-    """The view-related parts of a batch; announcements first (a stale one aborts)."""
+    """The discovery-over-OpenADR parts of a batch; announcements first (a stale one aborts)."""
     ann = c.col("announcements")
     for ven_id, expected, new in batch.announce:
         if expected == ANY:
@@ -109,13 +83,6 @@ async def write_views(c: MongoConn, batch: Batch, s: Session) -> None:
                 {"_id": v, "hash": e}, {"$set": {"hash": h}}, session=s))
             if res.matched_count != 1:
                 raise Conflict(f"metadata of {ven_id} was announced meanwhile")
-    if batch.views:
-        await c.bulk(s, "views", [
-            ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in map(view_doc, batch.views)
-        ])
-    for aggregator_id, name in batch.delete_views:
-        await c.do(s, lambda a=aggregator_id, n=name: c.col("views").delete_one(
-            {"aggregator_id": a, "name": n}, session=s))
     subs = c.col("report_subscriptions")
     cancelled = SubscriptionState.CANCELLED.value
     for ven_id in batch.cancel_subscriptions_of:
@@ -144,9 +111,6 @@ async def write_views(c: MongoConn, batch: Batch, s: Session) -> None:
 
 
 def import_ops(kind: str, records: list[Any]) -> tuple[str, list[Any]]:
-    if kind == "view":
-        return "views", [ReplaceOne({"_id": d["_id"]}, d, upsert=True)
-                         for d in map(view_doc, records)]
     ops = []
     for i, sub in enumerate(records):
         doc = sub_doc(sub)

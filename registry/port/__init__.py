@@ -2,7 +2,7 @@
 
 Two adapters implement it (``registry.sqlite`` and ``registry.mongo``, with the same
 module per entity on both sides). One protocol per entity or concern (``registry.port.vens``,
-``.ders``, ``.reports``, ``.outbox``, ``.log``, ``.liveness``, ``.views``, ``.nonces``,
+``.ders``, ``.reports``, ``.outbox``, ``.log``, ``.liveness``, ``.views``, ``.groups``, ``.nonces``,
 ``.transfer``, ``.events``); :class:`Store` is their union plus ``open``/``close``/``commit``.
 
 Every read that can reveal DERs takes a :class:`Scope`, so tenant filtering happens
@@ -17,12 +17,19 @@ from registry.port.batch import ANY, Batch, DerStatusUpdate, TelemetryBucket
 from registry.port.ders import DerQuery, DerRef, DerStore
 from registry.port.errors import Conflict, StoreError, StoreUnavailable
 from registry.port.events import EventQuery, EventStore, OptAnswer
+from registry.port.groups import (
+    GroupStore,
+    NameTaken,
+    groups_in_scope,
+    may_see,
+    owner_scope,
+)
 from registry.port.liveness import LivenessStore, liveness_entry
 from registry.port.log import LogStore
 from registry.port.nonces import NonceStore
 from registry.port.outbox import OutboxStore
 from registry.port.reports import ReportStore
-from registry.port.scope import SERVICE, Scope, views_in_scope
+from registry.port.scope import SERVICE, Scope
 from registry.port.store import Store
 from registry.port.transfer import TransferStore
 from registry.port.vens import PollState, VenStore
@@ -40,6 +47,8 @@ __all__ = [
     "DerStore",
     "EventQuery",
     "EventStore",
+    "GroupStore",
+    "NameTaken",
     "LivenessStore",
     "LogStore",
     "NonceStore",
@@ -54,6 +63,8 @@ __all__ = [
     "TransferStore",
     "VenStore",
     "ViewStore",
+    "groups_in_scope",
     "liveness_entry",
-    "views_in_scope",
+    "may_see",
+    "owner_scope",
 ]

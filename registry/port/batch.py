@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from registry.events import DrEvent, EventDelivery, EventStatus, OptSchedule
+from registry.group_model import Group, MemberKind
 from registry.models import (
     Der,
     DerStatus,
@@ -18,7 +19,6 @@ from registry.models import (
     ReportSubscription,
     SubscriptionState,
     Ven,
-    View,
 )
 from registry.port.events import OptAnswer
 
@@ -88,9 +88,14 @@ class Batch:
     # (ven_id, at): Store.mark_online inside this unit, after the log entries above (a
     # registration is one transaction instead of two)
     mark_online: list[tuple[str, datetime]] = field(default_factory=list)
-    # discovery over OpenADR: views, reports VENs asked the VTN for, announcements
-    views: list[View] = field(default_factory=list)  # upsert on (aggregator_id, name)
-    delete_views: list[tuple[str, str]] = field(default_factory=list)
+    # DER groups (registry.groups): (record, expected stored version or None = must not
+    # exist yet); a stale expectation or a taken (owner, name) fails the commit (Conflict)
+    groups: list[tuple[Group, int | None]] = field(default_factory=list)
+    # (group_id, expected version or None = any): the record and its static members go
+    delete_groups: list[tuple[str, int | None]] = field(default_factory=list)
+    # (group_id, device_id, include / exclude, or None = neither any more)
+    group_members: list[tuple[str, str, MemberKind | None]] = field(default_factory=list)
+    # discovery over OpenADR: reports VENs asked the VTN for, announcements
     subscriptions: list[ReportSubscription] = field(default_factory=list)
     subscription_states: list[tuple[str, str, SubscriptionState]] = field(default_factory=list)
     cancel_subscriptions_of: list[str] = field(default_factory=list)  # ven_ids

@@ -55,22 +55,6 @@ class OptAnswer:
     resource_ids: list[str] = field(default_factory=list)  # [] = the whole VEN
 
 
-def group_view(name: str, scope: Scope) -> tuple[str, str] | None:
-    """The saved view (aggregator_id, view name) a group target names in ``scope``.
-
-    An aggregator's groups are its own views by name; a service names any aggregator's
-    view as ``<aggregator_id>/<view name>``; a prosumer has no groups. Both adapters
-    read the view's DERs with its discovery filters inside the owner's scope.
-    """
-    if scope.role == "aggregator" and scope.aggregator_id is not None:
-        return scope.aggregator_id, name
-    if scope.is_service and "/" in name:
-        owner, _, view = name.partition("/")
-        if owner and view:
-            return owner, view
-    return None
-
-
 def build_deliveries(
     vens: dict[str, tuple[str | None, str | None]],
     found: dict[str, tuple[str, str, str | None, str | None]],

@@ -19,15 +19,3 @@ class Scope:
 
 
 SERVICE = Scope()
-
-
-def views_in_scope(scope: Scope, aggregator_id: str | None) -> tuple[bool, str | None]:
-    """Which aggregator's views a caller may list: (anything visible?, aggregator filter).
-
-    Prosumers have no views; an aggregator sees only its own, whatever it asks for.
-    """
-    if scope.role == "prosumer":
-        return False, None
-    if scope.role == "aggregator":
-        return aggregator_id in (None, scope.aggregator_id), scope.aggregator_id
-    return True, aggregator_id

@@ -8,6 +8,7 @@ from registry.models import LogEntry
 from registry.port.batch import Batch
 from registry.port.ders import DerStore
 from registry.port.events import EventStore
+from registry.port.groups import GroupStore
 from registry.port.liveness import LivenessStore
 from registry.port.log import LogStore
 from registry.port.nonces import NonceStore
@@ -27,6 +28,7 @@ class Store(
     LogStore,
     LivenessStore,
     ViewStore,
+    GroupStore,
     EventStore,
     NonceStore,
     TransferStore,

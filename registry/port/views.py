@@ -1,20 +1,17 @@
-"""Discovery over OpenADR: saved views, report subscriptions, metadata announcements."""
+"""Discovery over OpenADR: report subscriptions and metadata announcements."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Protocol
 
-from registry.models import ReportSubscription, View
-from registry.port.scope import Scope
+from registry.models import ReportSubscription
 
 
 class ViewStore(Protocol):
-    async def list_views(self, scope: Scope, aggregator_id: str | None = None) -> list[View]:
-        """Saved views visible in the scope (an aggregator sees only its own)."""
-        ...
+    """Views are DER groups now (registry.port.groups); what stays here is the rest of
+    discovery over OpenADR."""
 
-    async def get_view(self, aggregator_id: str, name: str) -> View | None: ...
     async def subscriptions_of_ven(self, ven_id: str) -> list[ReportSubscription]: ...
     async def claim_due_reports(self, now: datetime, limit: int = 100
                                 ) -> list[ReportSubscription]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from registry.discovery import haversine_m
 from registry.port import StoreUnavailable
+from registry.sqlite.groups import GROUPS_SCHEMA, migrate_views
 from registry.sqlite.schema import EVENTS_SCHEMA, SCHEMA, VIEWS_SCHEMA
 
 WAL_AUTOCHECKPOINT_PAGES = 10_000
@@ -37,9 +38,10 @@ def connect(path: Path, synchronous: str) -> sqlite3.Connection:
     # docs/benchmarks.md, issue #5)
     db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
     with immediate(db):
-        for statement in (SCHEMA + VIEWS_SCHEMA + EVENTS_SCHEMA).split(";"):
+        for statement in (SCHEMA + VIEWS_SCHEMA + EVENTS_SCHEMA + GROUPS_SCHEMA).split(";"):
             if statement.strip():
                 db.execute(statement)
+        migrate_views(db)  # views are DER groups now (registry.sqlite.groups)
     return db
 
 

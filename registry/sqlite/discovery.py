@@ -204,7 +204,7 @@ def _source(query: DiscoveryQuery) -> str:
     return "ders"
 
 
-_BRIEF_COLUMNS = (
+BRIEF_COLUMNS = (
     "ders.device_id, ders.ven_id, ders.resource_id, ders.device_class, ders.liveness, "
     "ders.status, ders.max_capacity, ders.available_capacity, ders.lat, ders.lon"
 )
@@ -235,7 +235,7 @@ def find_ders(db: sqlite3.Connection, query: DiscoveryQuery, scope: Scope) -> Pa
 
 def der_briefs(db: sqlite3.Connection, query: DiscoveryQuery, scope: Scope) -> list[DerBrief]:
     q = unpaged(query)
-    sql, params = compile_find(q, scope, plan(q), _BRIEF_COLUMNS)
+    sql, params = compile_find(q, scope, plan(q), BRIEF_COLUMNS)
     loads = json.loads
     return [
         DerBrief(r[0], r[1], r[2], r[3], r[4], loads(r[5]) or {}, r[6], r[7], r[8], r[9])

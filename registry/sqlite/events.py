@@ -19,13 +19,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from registry.discovery import DiscoveryQuery
 from registry.events import DrEvent, EventDelivery, EventStatus, EventTargets, OptType
-from registry.models import DEFAULT_VIEW
+from registry.group_model import DEFAULT_GROUP, Group, default_group
 from registry.port import Batch, Conflict, EventQuery, Scope
 from registry.port.batch import DISTRIBUTE_MARKER
-from registry.port.events import build_deliveries, group_view, owned_deliveries
-from registry.sqlite import discovery
+from registry.port.events import build_deliveries, owned_deliveries
+from registry.port.groups import target_name
+from registry.sqlite import groups
 from registry.sqlite.rows import at_us, us
 from registry.sqlite.scope import scope_where
 
@@ -194,11 +194,13 @@ def resolve_targets(db: sqlite3.Connection, targets: EventTargets, scope: Scope
             f"{columns} {_BY_IDS.format(table='ders', column='ven_id')} WHERE {where}",
             (json.dumps(sorted(vens)), *params)))
     for name in targets.groups:
-        group = _group_query(db, name, scope)
+        group = _target_group(db, name, scope)
         if group is not None:
-            owner_scope, query = group
-            sql = discovery.compile_where(query, owner_scope)
-            add(db.execute(f"{select} WHERE {sql.where} AND {where}", (*sql.params, *params)))
+            try:
+                member, member_params = groups.member_where(group, scope)
+            except ValidationError:
+                continue  # a group saved under older rules: it names nothing
+            add(db.execute(f"{select} WHERE {member}", member_params))
     missing = sorted({v for v, *_ in found.values()} - vens.keys())
     if missing:  # the VENs of DERs targeted directly or by group (the DER is visible)
         for v, agg, acc in db.execute(
@@ -208,25 +210,16 @@ def resolve_targets(db: sqlite3.Connection, targets: EventTargets, scope: Scope
     return build_deliveries(vens, found)
 
 
-def _group_query(db: sqlite3.Connection, name: str, scope: Scope
-                 ) -> tuple[Scope, DiscoveryQuery] | None:
-    """A group's saved view: its discovery filters, read in the owner's scope."""
-    ref = group_view(name, scope)
-    if ref is None:
-        return None
-    owner, view = ref
-    filters: dict[str, Any] = {}
-    if view != DEFAULT_VIEW:
-        row = db.execute("SELECT doc FROM views WHERE aggregator_id=? AND name=?",
-                         (owner, view)).fetchone()
-        if row is None:
-            return None
-        filters = json.loads(row[0]).get("filters") or {}
-    try:
-        query = DiscoveryQuery.model_validate(filters)
-    except ValidationError:
-        return None  # a view saved under older rules: it names nothing
-    return Scope(role="aggregator", aggregator_id=owner), query
+def _target_group(db: sqlite3.Connection, name: str, scope: Scope) -> Group | None:
+    """The group an event target names (registry.port.groups.target_name), or its id."""
+    ref = target_name(name, scope)
+    group = None
+    if ref is not None:
+        owner, group_name = ref
+        if owner is not None and group_name == DEFAULT_GROUP:
+            return default_group(owner)
+        group = groups.group_named(db, owner, group_name, scope)
+    return group or groups.get_group(db, name, scope)
 
 
 # --- inside Store.commit's transaction ------------------------------------------------

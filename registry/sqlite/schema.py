@@ -137,14 +137,9 @@ CREATE INDEX IF NOT EXISTS log_device ON log(device_id, seq) WHERE device_id IS 
 CREATE INDEX IF NOT EXISTS log_kind ON log(kind, seq);
 """
 
-# views, report subscriptions and announcements (registry.sqlite.views)
+# report subscriptions and announcements (registry.sqlite.views; views are DER groups
+# now: registry.sqlite.groups, which moves rows of an older store's views table)
 VIEWS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS views (
-    aggregator_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    doc TEXT NOT NULL,
-    PRIMARY KEY (aggregator_id, name)
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS report_subscriptions (
     ven_id TEXT NOT NULL,
     report_request_id TEXT NOT NULL,

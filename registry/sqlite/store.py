@@ -1,7 +1,7 @@
 """SQLite adapter of the store port: the embedded default.
 
 The adapter composes the entity modules of this package (``vens``, ``ders``,
-``discovery``, ``reports``, ``outbox``, ``log``, ``liveness``, ``views``, ``nonces``,
+``discovery``, ``reports``, ``outbox``, ``log``, ``liveness``, ``views``, ``groups``, ``nonces``,
 ``transfer``): each holds plain functions over the ``sqlite3`` connection, and
 ``commit`` calls their ``write_*`` functions inside one transaction. Calls run on the
 event loop thread: single-row statements take microseconds, which is cheaper than a
@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from registry.discovery import DerBrief, DerPatch, DerStats, DiscoveryQuery, LogQuery, Page
 from registry.events import DrEvent, EventDelivery, EventTargets, OptSchedule, OptType
+from registry.group_model import Group, GroupMember, MemberKind, TallyRow
 from registry.models import (
     Der,
     LivenessChange,
@@ -30,7 +31,6 @@ from registry.models import (
     ReportSpec,
     ReportSubscription,
     Ven,
-    View,
 )
 from registry.port import (
     SERVICE,
@@ -48,6 +48,7 @@ from registry.sqlite import (
     ders,
     discovery,
     events,
+    groups,
     liveness,
     log,
     opts,
@@ -302,12 +303,6 @@ class SqliteStore:
 
     # --- views, subscriptions, announcements ------------------------------------------
 
-    async def list_views(self, scope: Scope, aggregator_id: str | None = None) -> list[View]:
-        return views.list_views(self.db, scope, aggregator_id)
-
-    async def get_view(self, aggregator_id: str, name: str) -> View | None:
-        return views.get_view(self.db, aggregator_id, name)
-
     async def subscriptions_of_ven(self, ven_id: str) -> list[ReportSubscription]:
         return views.subscriptions_of_ven(self.db, ven_id)
 
@@ -318,6 +313,38 @@ class SqliteStore:
 
     async def announced_hash(self, ven_id: str) -> str | None:
         return views.announced_hash(self.db, ven_id)
+
+    # --- DER groups (registry.sqlite.groups) ----------------------------------------
+
+    async def list_groups(self, scope: Scope, aggregator_id: str | None = None
+                          ) -> list[Group]:
+        return groups.list_groups(self.db, scope, aggregator_id)
+
+    async def get_group(self, group_id: str, scope: Scope) -> Group | None:
+        return groups.get_group(self.db, group_id, scope)
+
+    async def group_named(self, aggregator_id: str | None, name: str, scope: Scope
+                          ) -> Group | None:
+        return groups.group_named(self.db, aggregator_id, name, scope)
+
+    async def group_static(self, group_id: str, kind: MemberKind, after: str | None = None,
+                           limit: int = 1000) -> list[str]:
+        return groups.group_static(self.db, group_id, kind, after, limit)
+
+    async def group_page(self, group: Group, scope: Scope, after: str | None = None,
+                         limit: int = 1000) -> list[GroupMember]:
+        return groups.group_page(self.db, group, scope, after, limit)
+
+    async def group_tally(self, group: Group, scope: Scope, in_event: set[str],
+                          opted_vens: set[str], opted_devices: set[str]) -> list[TallyRow]:
+        return groups.group_tally(self.db, group, scope, in_event, opted_vens,
+                                  opted_devices)
+
+    async def group_briefs(self, group: Group, scope: Scope) -> list[DerBrief]:
+        return groups.group_briefs(self.db, group, scope)
+
+    async def visible_device_ids(self, device_ids: list[str], scope: Scope) -> set[str]:
+        return groups.visible_device_ids(self.db, device_ids, scope)
 
     # --- signature nonces (ReplayProtect) ---------------------------------------------
 
@@ -344,6 +371,8 @@ class SqliteStore:
 def _apply(db: sqlite3.Connection, batch: Batch) -> list[LogEntry]:
     """One batch inside the caller's transaction, in a fixed order."""
     views.write_views(db, batch)  # first: a stale announcement aborts all
+    if batch.groups or batch.delete_groups or batch.group_members:
+        groups.write_groups(db, batch)  # a stale group version aborts all too
     if batch.event_expect or batch.event_status:
         events.check_expectations(db, batch)
     if batch.vens:

@@ -11,7 +11,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from registry.events import OptSchedule
-from registry.models import LogEntry, OutboxMessage, ReportSpec, ReportSubscription, View
+from registry.group_model import Group, MemberKind, StaticMember
+from registry.models import LogEntry, OutboxMessage, ReportSpec, ReportSubscription
 from registry.sqlite.events import DELIVERY_COLUMNS, EVENT_SELECT, delivery_of, event_of
 from registry.sqlite.rows import DER_COLUMNS, VEN_SELECT, der_of, dt, report_request, ven_of
 
@@ -20,7 +21,9 @@ ITER_SQL = {
     "der": f"SELECT {DER_COLUMNS} FROM ders ORDER BY ven_id, resource_id",
     "report_spec": "SELECT doc FROM report_specs ORDER BY ven_id, report_specifier_id",
     "report_request": "SELECT state, doc FROM report_requests ORDER BY rowid",
-    "view": "SELECT doc FROM views ORDER BY aggregator_id, name",
+    "group": "SELECT doc FROM der_groups ORDER BY owner, name",
+    "group_member": "SELECT group_id, device_id, kind FROM der_group_members "
+    "ORDER BY group_id, device_id",
     "report_subscription": "SELECT doc FROM report_subscriptions ORDER BY rowid",
     "event": f"{EVENT_SELECT} ORDER BY e.event_id",
     "event_delivery": f"SELECT {DELIVERY_COLUMNS} FROM event_deliveries ORDER BY event_id, ven_id",
@@ -42,8 +45,10 @@ def parse(kind: str, row: tuple[Any, ...]) -> BaseModel:
         return ReportSpec.model_validate_json(row[0])
     if kind == "report_request":
         return report_request((row[0], row[1]))
-    if kind == "view":
-        return View.model_validate_json(row[0])
+    if kind == "group":
+        return Group.model_validate_json(row[0])
+    if kind == "group_member":
+        return StaticMember(group_id=row[0], device_id=row[1], kind=MemberKind(row[2]))
     if kind == "report_subscription":
         return ReportSubscription.model_validate_json(row[0])
     if kind == "event":

@@ -1,4 +1,4 @@
-"""Views, report subscriptions and metadata announcements on SQLite (discovery over
+"""Report subscriptions and metadata announcements on SQLite (discovery over
 OpenADR): reads, claiming due reports, and the batch writes."""
 
 from __future__ import annotations
@@ -7,32 +7,12 @@ import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
 
-from registry.models import ReportSubscription, SubscriptionState, View
-from registry.port import ANY, Batch, Conflict, Scope, views_in_scope
+from registry.models import ReportSubscription, SubscriptionState
+from registry.port import ANY, Batch, Conflict
 from registry.sqlite.conn import immediate
 from registry.sqlite.rows import ts
 
 _ACTIVE = SubscriptionState.ACTIVE.value
-
-
-def list_views(db: sqlite3.Connection, scope: Scope, aggregator_id: str | None) -> list[View]:
-    visible, aggregator_id = views_in_scope(scope, aggregator_id)
-    if not visible:
-        return []
-    if aggregator_id is None:
-        rows = db.execute("SELECT doc FROM views ORDER BY aggregator_id, name")
-    else:
-        rows = db.execute(
-            "SELECT doc FROM views WHERE aggregator_id=? ORDER BY name", (aggregator_id,)
-        )
-    return [View.model_validate_json(r[0]) for r in rows.fetchall()]
-
-
-def get_view(db: sqlite3.Connection, aggregator_id: str, name: str) -> View | None:
-    row = db.execute(
-        "SELECT doc FROM views WHERE aggregator_id=? AND name=?", (aggregator_id, name)
-    ).fetchone()
-    return View.model_validate_json(row[0]) if row else None
 
 
 def subscriptions_of_ven(db: sqlite3.Connection, ven_id: str) -> list[ReportSubscription]:
@@ -68,7 +48,7 @@ def announced_hash(db: sqlite3.Connection, ven_id: str) -> str | None:
 
 
 def write_views(db: sqlite3.Connection, batch: Batch) -> None:
-    """Apply the view-related parts of a batch; announcements first (may Conflict)."""
+    """Apply the discovery-over-OpenADR parts of a batch; announcements first (may Conflict)."""
     for ven_id, expected, new in batch.announce:
         if expected == ANY:
             db.execute(
@@ -88,13 +68,6 @@ def write_views(db: sqlite3.Connection, batch: Batch) -> None:
             (new, ven_id, expected),
         ).rowcount != 1:
             raise Conflict(f"metadata of {ven_id} was announced meanwhile")
-    if batch.views:
-        db.executemany(
-            "INSERT OR REPLACE INTO views VALUES (?, ?, ?)",
-            [(v.aggregator_id, v.name, v.model_dump_json()) for v in batch.views],
-        )
-    if batch.delete_views:
-        db.executemany("DELETE FROM views WHERE aggregator_id=? AND name=?", batch.delete_views)
     for ven_id in batch.cancel_subscriptions_of:
         _set_states(
             db,

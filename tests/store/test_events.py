@@ -12,7 +12,8 @@ from datetime import timedelta
 import pytest
 
 from registry.events import CANCELLED_KEPT, EventStatus, EventTargets, OptType
-from registry.models import Der, LogEntry, View
+from registry.group_model import Group, MemberKind
+from registry.models import Der, LogEntry
 from registry.port import SERVICE, Batch, Conflict, EventQuery, OptAnswer, Scope, Store
 from registry.port.batch import DISTRIBUTE_MARKER
 from tests.store.event_support import (
@@ -62,25 +63,38 @@ async def test_resolve_targets_never_leaves_the_scope(store: Store) -> None:
 
 async def test_resolve_targets_groups_are_the_scopes_views(store: Store) -> None:
     (v1, v2), _, _ = await world(store)
-    await store.commit(Batch(views=[
-        View(aggregator_id="agg1", name="evs", filters={"device_class": ["evCharger"]}),
-        View(aggregator_id="agg2", name="evs", filters={}),
+    await store.commit(Batch(groups=[
+        (Group(aggregator_id="agg1", name="evs", filters={"device_class": ["evCharger"]}), None),
+        (Group(aggregator_id="agg2", name="evs", filters={}), None),
     ]))
     evs = await store.resolve_targets(EventTargets(groups=["evs"]), AGG1)
     assert _shape(evs) == [(v1.ven_id, ["d02", "d03"], ["r2", "r3"])]
     every = await store.resolve_targets(EventTargets(groups=["all", "missing"]), AGG1)
     assert _shape(every) == [(v1.ven_id, ["d00", "d01", "d02", "d03"],
                               ["r0", "r1", "r2", "r3"])]
-    # a service names <aggregator>/<view>; a bare name or a prosumer's group is nothing
+    # a service names <aggregator>/<group>; a prosumer's group is nothing
     svc = await store.resolve_targets(EventTargets(groups=["agg1/evs", "agg2/all", "evs"]),
                                       SERVICE)
     assert [(d.ven_id, len(d.device_ids)) for d in svc] == sorted(
         [(v1.ven_id, 2), (v2.ven_id, 5)])
     assert await store.resolve_targets(EventTargets(groups=["all"]), ACC1) == []
     # the view filter runs inside its owner's scope whatever it filters
-    await store.commit(Batch(views=[
-        View(aggregator_id="agg1", name="theirs", filters={"aggregator_id": ["agg2"]})]))
+    theirs = Group(aggregator_id="agg1", name="theirs", filters={"aggregator_id": ["agg2"]})
+    await store.commit(Batch(groups=[(theirs, None)]))
     assert await store.resolve_targets(EventTargets(groups=["agg1/theirs"]), SERVICE) == []
+    # an explicit member of another tenant names nothing either; by id works too
+    static = Group(aggregator_id="agg1", name="static", filters=None)
+    await store.commit(Batch(groups=[(static, None)], group_members=[
+        (static.group_id, "d01", MemberKind.INCLUDE),
+        (static.group_id, "d05", MemberKind.INCLUDE)]))
+    assert _shape(await store.resolve_targets(EventTargets(groups=[static.group_id]), AGG1)) == [
+        (v1.ven_id, ["d01"], ["r1"])]
+    assert await store.resolve_targets(EventTargets(groups=[static.group_id]), AGG2) == []
+    # a service's own group by bare name
+    mine = Group(name="evs", filters={"device_class": ["evCharger"]})
+    await store.commit(Batch(groups=[(mine, None)]))
+    assert [len(d.device_ids) for d in await store.resolve_targets(
+        EventTargets(groups=["evs"]), SERVICE)] == [2]
 
 
 async def test_resolve_targets_takes_100k_device_ids(store: Store) -> None:

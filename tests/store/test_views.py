@@ -1,4 +1,5 @@
-"""Views, report subscriptions and metadata announcements (discovery over OpenADR).
+"""Report subscriptions and metadata announcements (discovery over OpenADR; views are
+DER groups now: tests/store/test_groups.py).
 
 Each test runs against both backends (the ``open_store`` fixture of conftest.py).
 """
@@ -11,27 +12,11 @@ from datetime import timedelta
 import pytest
 
 from registry.models import LogEntry, OutboxMessage
-from registry.port import SERVICE, Batch, Conflict, Scope, Store
+from registry.port import Batch, Conflict, Store
 from tests.store.support import T0, Opener, subscription, ven
 
 
-async def test_views_are_scoped_upserted_and_deleted(store: Store) -> None:
-    from registry.models import View
-
-    a = View(aggregator_id="A1", name="dhw", filters={"device_class": ["dhwDevice"]})
-    b = View(aggregator_id="A2", name="dhw", filters={})
-    await store.commit(Batch(views=[a, b]))
-    await store.commit(Batch(views=[a.model_copy(update={"filters": {"liveness": ["online"]}})]))
-    a1 = Scope("aggregator", aggregator_id="A1")
-    assert [v.filters for v in await store.list_views(a1)] == [{"liveness": ["online"]}]
-    assert await store.list_views(a1, "A2") == []  # never another aggregator's
-    assert await store.list_views(Scope("prosumer", account_id="X")) == []
-    assert [(v.aggregator_id, v.name) for v in await store.list_views(SERVICE)] == [
-        ("A1", "dhw"), ("A2", "dhw")]
-    got = await store.get_view("A2", "dhw")
-    assert got == b
-    await store.commit(Batch(delete_views=[("A1", "dhw")]))
-    assert await store.get_view("A1", "dhw") is None and await store.get_view("A2", "dhw") == b
+async def test_vens_with_role(store: Store) -> None:
     agg = ven("agg-1", role="aggregator", aggregator_id="A1")
     await store.commit(Batch(vens=[agg, ven("osb-1")]))
     assert [v.ven_name for v in await store.vens_with_role("aggregator")] == ["agg-1"]

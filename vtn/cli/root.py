@@ -16,6 +16,7 @@ from vtn.cli.demo import demo
 from vtn.cli.ders import ders
 from vtn.cli.event_response import response_command
 from vtn.cli.events import events_group
+from vtn.cli.groups import groups_group
 from vtn.cli.log import log_group
 from vtn.cli.reports import reports_group
 from vtn.cli.serve import serve
@@ -37,6 +38,6 @@ def main(verbose: bool, debug: bool) -> None:
 
 
 for command in (serve, demo, vens, ders, log_group, certs_group, token_group, store_group,
-                export_cmd, import_cmd, views_group, reports_group, events_group):
+                export_cmd, import_cmd, views_group, groups_group, reports_group, events_group):
     main.add_command(command)
 events_group.add_command(response_command)  # vtn events response EVENT_ID

@@ -75,7 +75,7 @@ def views_list(config_path: str | None, data_dir: Path | None, aggregator: str |
                as_json: bool) -> None:
     """List saved views (every aggregator also has the default view 'all')."""
     config = config_from(config_path, data_dir)
-    rows = with_vtn(config, lambda vtn: vtn.store.list_views(SERVICE, aggregator))
+    rows = with_vtn(config, lambda vtn: registry_views.list_views(vtn.store, SERVICE, aggregator))
     if as_json:
         click.echo(dump(rows))
         return

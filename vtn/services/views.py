@@ -21,6 +21,7 @@ from typing import Any
 
 from registry import views as registry_views
 from registry.discovery import DerBrief
+from registry.group_model import Group
 from registry.models import (
     DeviceClass,
     Liveness,
@@ -29,7 +30,6 @@ from registry.models import (
     SubscriptionState,
     Ven,
     VenRole,
-    View,
     new_id,
 )
 from registry.port import ANY, Batch, Conflict, StoreError
@@ -80,7 +80,7 @@ def is_online(der: DerBrief) -> bool:
 
 @dataclass(slots=True)
 class ViewMembers:
-    view: View
+    view: Group
     ders: list[DerBrief]
 
     @property

@@ -182,6 +182,38 @@ def test_event_created_in_the_form_reaches_the_osbs(session: Session, fleet: Fle
     session.shot("events")
 
 
+def test_group_from_the_search_is_an_event_target(session: Session, fleet: Fleet) -> None:
+    page = session.page
+    session.go("ders")
+    page.wait_for_selector("[data-testid=der-table] tbody tr")
+    page.select_option("#f-device_class", "dhwDevice")
+    page.click("[data-testid=der-search] button[type=submit]")
+    session.go("groups")
+    page.wait_for_selector("[data-testid=group-form]")
+    page.fill("#g-name", "boilers")
+    page.fill("#g-owner", "agg-a")
+    page.click("[data-testid=group-form] button[type=submit]")
+    expected = ders_of(fleet, device_class="dhwDevice", aggregator_id="agg-a")
+    page.wait_for_selector("[data-testid=group-members]")
+    assert page.inner_text("[data-testid=group-members]") == str(len(expected))
+    session.shot("groups")
+    group = next(g for g in fleet.api("/groups")["items"] if g["name"] == "boilers")
+    assert group["filters"] == {"device_class": ["dhwDevice"]}
+    session.go("events")
+    page.wait_for_selector(f"#e-group option[value='{group['group_id']}']", state="attached")
+    page.select_option("#e-group", group["group_id"])
+    page.fill("#e-program", "ui-group")
+    page.click("[data-testid=event-form] button[type=submit]")
+    page.wait_for_selector("[data-testid=deliveries] tbody tr")
+    event = fleet.api("/events?program=ui-group")["items"][0]
+    assert event["targets"]["groups"] == [group["group_id"]]
+    detail = fleet.api(f"/events/{event['event_id']}")
+    assert {d for v in detail["deliveries"] for d in v["ders"]} == expected
+    session.go("ders")
+    page.select_option("#f-device_class", "")
+    page.click("[data-testid=der-search] button[type=submit]")
+
+
 def test_log_screen_streams_live_entries(session: Session, fleet: Fleet) -> None:
     page = session.page
     session.go("log")
@@ -230,7 +262,7 @@ def test_aggregator_and_prosumer_see_only_their_own(browser: Any, fleet: Fleet) 
 def test_phone_width_has_no_horizontal_scroll(browser: Any, fleet: Fleet) -> None:
     s = Session(browser, fleet, fleet.token(), width=390, height=844)
     try:
-        for screen in ("overview", "ders", "vens", "events", "log"):
+        for screen in ("overview", "ders", "vens", "groups", "events", "log"):
             s.go(screen)
             s.page.wait_for_timeout(300)
             overflow = s.page.evaluate(

@@ -1,14 +1,18 @@
 // Entry point: sign-in, the hash router, and the screen lifecycle (each screen
 // renders into <main> and returns a function that stops its streams and timers).
 import { api, claims, el, problem, setToken, token } from "./core.js";
-import { overview } from "./overview.js";
-import { ders } from "./ders.js";
-import { mapScreen } from "./map.js";
-import { vens } from "./vens.js";
-import { events } from "./events.js";
-import { logScreen } from "./log.js";
 
-const SCREENS = { overview, ders, map: mapScreen, vens, events, log: logScreen };
+// each screen's module loads the first time it is shown (the overview needs only its own)
+const SCREENS = {
+  overview: () => import("./overview.js").then(m => m.overview),
+  ders: () => import("./ders.js").then(m => m.ders),
+  map: () => import("./map.js").then(m => m.mapScreen),
+  vens: () => import("./vens.js").then(m => m.vens),
+  groups: () => import("./groups.js").then(m => m.groupsScreen),
+  events: () => import("./events.js").then(m => m.events),
+  log: () => import("./log.js").then(m => m.logScreen),
+};
+let routed = 0;
 const main = document.getElementById("main");
 let cleanup = null;
 
@@ -43,8 +47,9 @@ function signIn(message) {
   area.focus();
 }
 
-function route() {
+async function route() {
   if (cleanup) { cleanup(); cleanup = null; }
+  const mine = ++routed;
   if (!token()) { signIn(); return; }
   const c = claims();
   document.getElementById("nav").hidden = false;
@@ -53,13 +58,15 @@ function route() {
     : c.role === "prosumer" ? ` · ${c.account_id}` : "";
   document.getElementById("who").textContent = `${c.sub || "?"} (${c.role || "?"}${scope})`;
   const [name, ...rest] = (location.hash.replace(/^#\/?/, "") || "overview").split("/");
-  const screen = SCREENS[name] || overview;
+  const load = SCREENS[name] || SCREENS.overview;
   for (const a of document.querySelectorAll("#nav a")) {
     if (a.getAttribute("href") === `#/${name}`) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
   main.replaceChildren();
   try {
+    const screen = await load();
+    if (mine !== routed) return;  // another route started meanwhile
     cleanup = screen(main, rest.map(decodeURIComponent), c) || null;
   } catch (e) { problem(e); }
 }

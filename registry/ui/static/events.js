@@ -20,9 +20,13 @@ function createForm(onCreated) {
     vens: el("textarea", { id: "e-vens", name: "ven_ids", rows: "2", placeholder: "venIDs, comma or space separated" }),
     devices: el("textarea", { id: "e-devices", name: "device_ids", rows: "3", placeholder: "device_ids" }),
     q: el("input", { id: "e-q", type: "search", placeholder: "name contains" }),
+    group: el("select", { id: "e-group", name: "group" }, el("option", { value: "" }, "none")),
     cls: el("select", { id: "e-cls" }, el("option", { value: "" }, "any class"), DEVICE_CLASSES.map(c => el("option", { value: c }, c))),
   };
   f.level.value = "2";
+  api("/groups").then(page => f.group.append(...page.items.map(g =>
+    el("option", { value: g.group_id }, `${g.name} (${g.aggregator_id || "service"})`))))
+    .catch(() => { f.group.disabled = true; });
   const picked = el("span", { class: "muted", "data-testid": "picked" });
   const pick = el("button", { type: "button", class: "secondary", onclick: async () => {
     try {
@@ -39,7 +43,8 @@ function createForm(onCreated) {
     const body = {
       program: f.program.value.trim(),
       dtstart: new Date(f.start.value + "Z").toISOString(),
-      targets: { ven_ids: ids(f.vens.value), device_ids: ids(f.devices.value) },
+      targets: { ven_ids: ids(f.vens.value), device_ids: ids(f.devices.value),
+        groups: f.group.value ? [f.group.value] : [] },
       signals: [{ signal_name: "SIMPLE", signal_type: "level",
         intervals: [{ duration_s: Number(f.duration.value) * 60, value: Number(f.level.value) }] }],
     };
@@ -58,6 +63,7 @@ function createForm(onCreated) {
     el("div", { class: "filters" },
       el("label", { for: "e-q" }, "Pick DERs: name", f.q),
       el("label", { for: "e-cls" }, "class", f.cls), pick, picked),
+    el("label", { for: "e-group" }, "Target group", f.group),
     el("label", { for: "e-devices" }, "Target DERs", f.devices),
     el("label", { for: "e-vens" }, "Target VENs", f.vens),
     el("p", {}, el("button", { type: "submit" }, "Create event")));
@@ -169,7 +175,7 @@ export function events(main, [selected], claims) {
         { label: "Status", value: e => e.status_now },
         { label: "Start", value: e => when(e.dtstart) },
         { label: "Min", num: true, value: e => String(Math.round(e.duration_s / 60)) },
-        { label: "Targets", cls: "hide-narrow", value: e => `${e.targets.ven_ids.length} VENs, ${e.targets.device_ids.length} DERs` },
+        { label: "Targets", cls: "hide-narrow", value: e => `${e.targets.ven_ids.length} VENs, ${e.targets.device_ids.length} DERs, ${(e.targets.groups || []).length} groups` },
       ], items.map(e => ({ ...e, __id: e.event_id })), e => open(e.event_id), "event-table"));
     } catch (e) { problem(e); }
   }

@@ -41,14 +41,17 @@ def fleet(browser_path: str, tmp_path_factory: pytest.TempPathFactory,
 
 
 @pytest.fixture(scope="module")
-def browser(browser_path: str) -> Iterator[Any]:
+def browser(browser_path: str, request: pytest.FixtureRequest) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=browser_path, headless=True, args=CHROMIUM_ARGS)
         yield b
         b.close()
-    print(f"\ndashboard screenshots: {SHOTS}")
+    # past pytest's output capture, so it shows on a passing run too
+    reporter = request.config.pluginmanager.getplugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"dashboard screenshots: {SHOTS}")
 
 
 class Session:
@@ -180,6 +183,15 @@ def test_event_created_in_the_form_reaches_the_osbs(session: Session, fleet: Fle
     events = fleet.api("/events?program=ui-test")["items"]
     assert len(events) == 1 and events[0]["targets"]["ven_ids"] == [ven_id]
     session.shot("events")
+    page.select_option("#m-level", "3")  # modify: sent with If-Match, redistributed
+    page.click("text=Modify")
+    page.wait_for_selector("#toast >> text=Event modified")
+    event_id = events[0]["event_id"]
+    eventually(lambda: fleet.api(f"/events/{event_id}")["modification_number"] == 1, 10)
+    page.click("text=Cancel event")
+    page.click("#confirm-ok")
+    page.wait_for_selector("[data-testid=event-status] >> text=cancelled")
+    assert fleet.api(f"/events/{event_id}")["status"] == "cancelled"
 
 
 def test_group_from_the_search_is_an_event_target(session: Session, fleet: Fleet) -> None:

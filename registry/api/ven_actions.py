@@ -17,9 +17,13 @@ from registry.api.common import ApiError, json_response, principal_of, scope_of,
 from registry.api.openapi import Op
 
 
+class ActionRefused(Exception):
+    """The OpenADR side refuses the action (e.g. the VEN is not registered): a 409."""
+
+
 @dataclass(frozen=True, slots=True)
 class VenActions:
-    """Each takes a venID; raises an exception with ``description`` when refused."""
+    """Each takes a venID; raises :class:`ActionRefused` when the action cannot be done."""
 
     reregister: Callable[[str], Awaitable[None]]
     cancel: Callable[[str], Awaitable[None]]
@@ -40,11 +44,8 @@ async def _act(request: web.Request, name: str) -> web.Response:
         raise ApiError(501, "not implemented", "VEN actions are not available here")
     try:
         await getattr(actions, name)(ven.ven_id)
-    except Exception as exc:  # the OpenADR side refuses (OadrError): not registered, ...
-        detail = getattr(exc, "description", None)
-        if detail is None:
-            raise
-        raise ApiError(409, "conflict", str(detail)) from exc
+    except ActionRefused as exc:
+        raise ApiError(409, "conflict", str(exc)) from exc
     return json_response({"ven_id": ven.ven_id, "queued": name}, status=202)
 
 

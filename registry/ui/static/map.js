@@ -54,7 +54,9 @@ export function mapScreen(main) {
       } else {
         L.circleMarker([p.lat, p.lon], { renderer, radius: 6, weight: 1, color: "#fff",
           fillColor: COLOURS[p.liveness] || "#555", fillOpacity: 0.9 })
-          .bindPopup(`<a href="#/ders/${encodeURIComponent(p.id)}">${p.id.slice(0, 12)}…</a><br>${p.cls} · ${p.liveness}`)
+          .bindPopup(() => el("div", {},  // built as nodes: nothing from the API is parsed as HTML
+            el("a", { href: `#/ders/${encodeURIComponent(p.id)}` }, `${p.id.slice(0, 12)}…`),
+            el("br"), `${p.cls} · ${p.liveness}`))
           .addTo(layer);
       }
     }

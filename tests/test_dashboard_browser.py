@@ -49,9 +49,12 @@ def browser(browser_path: str, request: pytest.FixtureRequest) -> Iterator[Any]:
         yield b
         b.close()
     # past pytest's output capture, so it shows on a passing run too
-    reporter = request.config.pluginmanager.getplugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"dashboard screenshots: {SHOTS}")
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    if capture is not None:
+        with capture.global_and_fixture_disabled():
+            print(f"\ndashboard screenshots: {SHOTS}")
+    else:
+        print(f"\ndashboard screenshots: {SHOTS}")
 
 
 class Session:

@@ -106,6 +106,12 @@ class ApiConfig(Section):
     """The HTTP side API (/api/v1) and its bearer-token (JWT) checks."""
 
     enabled: bool = True
+    # the operator dashboard at /ui (served with the API; it only calls the API)
+    ui: bool = True
+    # map tiles for the dashboard, e.g. "https://tile.openstreetmap.org/{z}/{x}/{y}.png";
+    # empty: DERs over a plain background (no internet needed)
+    ui_tile_url: str = ""
+    ui_tile_attribution: str = ""
     # HS256 (shared secret), RS256 or ES256 (public keys)
     jwt_algorithm: str = Field("HS256", pattern="^(HS256|RS256|ES256)$")
     # HS256 secret; empty: a development key generated once in data_dir

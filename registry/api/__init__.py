@@ -3,8 +3,8 @@
 It runs as an aiohttp sub-application so its middlewares (bearer auth, problem+json)
 never touch the OpenADR endpoints. This module assembles the route table from one module
 per resource (``ders``, ``vens``, ``events``, ``event_response``, ``log``, ``stats``,
-``views``, ``reports``, ``flexcoop``, ``group_dispatch``); they share
-:mod:`registry.api.common` and never import this module.
+``views``, ``reports``, ``flexcoop``, ``group_dispatch``, ``overview``, ``ven_actions``);
+they share :mod:`registry.api.common` and never import this module.
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ from registry.api import (
     group_status,
     groups,
     log,
+    overview,
     reports,
     stats,
+    ven_actions,
     vens,
     views,
 )
@@ -44,7 +46,7 @@ PUBLIC = {PREFIX + "/v1/openapi.json", PREFIX + "/docs"}
 VERIFIER = web.AppKey("api.verifier", Verifier)
 # the order of the OpenAPI document
 RESOURCES = (ders, vens, events, event_response, log, stats, views, groups, group_status,
-             reports, flexcoop, group_dispatch)
+             reports, flexcoop, group_dispatch, overview, ven_actions)
 
 
 def operations() -> list[Op]:
@@ -64,8 +66,10 @@ async def bearer(request: web.Request, handler: Handler) -> web.StreamResponse:
     return await handler(request)
 
 
-def mount_api(app: web.Application, vtn: Vtn) -> None:
-    """Add /api/v1 (and /api/docs) to the VTN's aiohttp application."""
+def mount_api(app: web.Application, vtn: Vtn,
+              actions: ven_actions.VenActions | None = None) -> None:
+    """Add /api/v1 (and /api/docs) to the VTN's aiohttp application; ``actions`` are the
+    OpenADR side's VEN actions (re-register, cancel), handed in by the transport."""
     api = web.Application(middlewares=[flexcoop.eve_errors, problems, bearer])
     api[STORE_KEY] = vtn.store
     api[CLOCK_KEY] = vtn.ctx.clock
@@ -74,6 +78,8 @@ def mount_api(app: web.Application, vtn: Vtn) -> None:
     api.on_startup.append(api[VERIFIER].start)
     api[flexcoop.COUNT_KEY] = vtn.config.api.flexcoop_total
     api[STOP] = asyncio.Event()
+    if actions is not None:
+        api[ven_actions.ACTIONS] = actions
     ops = operations()
     for op in ops:
         api.router.add_route(op.method, op.path, op.handler)

@@ -60,6 +60,8 @@ class VenOut(Out):
     offline_since: datetime | None = None
     registered_at: datetime | None = None
     poll_freq_s: float
+    fingerprint: str | None = Field(None, description="the client certificate it is bound to")
+    pending_outbox: int | None = Field(None, description="messages queued for it (lists)")
 
 
 class VenList(Out):

@@ -18,8 +18,11 @@ def _ven(ven: Ven) -> dict[str, Any]:
 
 
 async def list_vens(request: web.Request) -> web.Response:
-    vens = await store_of(request).list_vens(scope_of(request))
-    return json_response({"items": [_ven(v) for v in vens]})
+    scope, store = scope_of(request), store_of(request)
+    vens = await store.list_vens(scope)
+    pending = await store.outbox_pending([v.ven_id for v in vens], scope)
+    items = [_ven(v) | {"pending_outbox": pending.get(v.ven_id, 0)} for v in vens]
+    return json_response({"items": items})
 
 
 async def get_ven(request: web.Request) -> web.Response:

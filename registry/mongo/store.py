@@ -69,6 +69,7 @@ from registry.mongo import (
     ops,
     opts,
     outbox,
+    overview,
     reports,
     schema,
     transfer,
@@ -93,6 +94,7 @@ from registry.port import (
 from registry.port.dispatches import DispatchQuery
 from registry.port.leases import Fencing, Lease, Shard
 from registry.port.ops import FleetSummary
+from registry.port.overview import DerPoint, FleetOverview
 from vtn.config import StoreConfig
 
 
@@ -208,6 +210,19 @@ class MongoStore:
 
     async def der_stats(self, scope: Scope = SERVICE) -> DerStats:
         return await ders.der_stats(self.conn, scope)
+
+    async def fleet_overview(self, scope: Scope, since: datetime, kinds: list[str]
+                             ) -> FleetOverview:
+        return await overview.fleet_overview(self.conn, scope, since, kinds)
+
+    async def der_points(self, query: DiscoveryQuery, scope: Scope) -> list[DerPoint]:
+        return await overview.der_points(self.conn, query, scope)
+
+    async def recent_log(self, query: LogQuery, scope: Scope) -> list[LogEntry]:
+        return await overview.recent_log(self.conn, query, scope)
+
+    async def outbox_pending(self, ven_ids: list[str], scope: Scope) -> dict[str, int]:
+        return await overview.outbox_pending(self.conn, ven_ids, scope)
 
     async def patch_der(
         self, device_id: str, patch: DerPatch, scope: Scope = SERVICE, *, actor: str,

@@ -17,6 +17,7 @@ from registry.port.log import LogStore
 from registry.port.nonces import NonceStore
 from registry.port.ops import OpsStore
 from registry.port.outbox import OutboxStore
+from registry.port.overview import OverviewStore
 from registry.port.reports import ReportStore
 from registry.port.transfer import TransferStore
 from registry.port.vens import VenStore
@@ -39,6 +40,7 @@ class Store(
     OpsStore,
     LeaseStore,
     DeliveryStore,
+    OverviewStore,
     Protocol,
 ):
     """Persistence port used by the service layer, the scheduler and the CLI."""

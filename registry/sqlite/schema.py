@@ -69,6 +69,14 @@ CREATE INDEX IF NOT EXISTS ders_aggregator_capacity ON ders(aggregator_id, max_c
 CREATE INDEX IF NOT EXISTS ders_aggregator_name ON ders(aggregator_id, device_name);
 -- der_stats reads only this index (2.1 s -> 70 ms over 1M DERs)
 CREATE INDEX IF NOT EXISTS ders_stats ON ders(device_class, device_type, liveness);
+-- the dashboard (registry.sqlite.overview): fleet_overview's capacity sums read only
+-- ders_capacity, the whole-fleet map only ders_points, and service-scope name sorts
+-- (the DER table's default) walk ders_name
+CREATE INDEX IF NOT EXISTS ders_capacity
+    ON ders(device_class, device_type, liveness, max_capacity, available_capacity);
+CREATE INDEX IF NOT EXISTS ders_points ON ders(lat, lon, liveness, device_class, device_id)
+    WHERE lat IS NOT NULL;
+CREATE INDEX IF NOT EXISTS ders_name ON ders(device_name);
 
 CREATE TABLE IF NOT EXISTS report_specs (
     ven_id TEXT NOT NULL,

@@ -49,6 +49,7 @@ from registry.port import (
 from registry.port.dispatches import DispatchQuery
 from registry.port.leases import Fencing, Lease, Shard
 from registry.port.ops import FleetSummary
+from registry.port.overview import DerPoint, FleetOverview
 from registry.sqlite import (
     delivery,
     ders,
@@ -62,6 +63,7 @@ from registry.sqlite import (
     ops,
     opts,
     outbox,
+    overview,
     reports,
     transfer,
     vens,
@@ -156,6 +158,19 @@ class SqliteStore:
 
     async def der_stats(self, scope: Scope = SERVICE) -> DerStats:
         return ders.der_stats(self.db, scope)
+
+    async def fleet_overview(self, scope: Scope, since: datetime, kinds: list[str]
+                             ) -> FleetOverview:
+        return overview.fleet_overview(self.db, scope, since, kinds)
+
+    async def der_points(self, query: DiscoveryQuery, scope: Scope) -> list[DerPoint]:
+        return overview.der_points(self.db, query, scope)
+
+    async def recent_log(self, query: LogQuery, scope: Scope) -> list[LogEntry]:
+        return overview.recent_log(self.db, query, scope)
+
+    async def outbox_pending(self, ven_ids: list[str], scope: Scope) -> dict[str, int]:
+        return overview.outbox_pending(self.db, ven_ids, scope)
 
     async def patch_der(
         self, device_id: str, patch: DerPatch, scope: Scope = SERVICE, *, actor: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import NoReturn
 
 from registry.models import Liveness, LivenessChange, OutboxMessage, Ven, new_id
 from registry.port import Batch, DeliveryTarget, liveness_entry
@@ -69,6 +70,17 @@ async def find_registering_ven(
     return ven
 
 
+async def refuse(ctx: Context, ven: Ven | None, code: int, detail: str,
+                 msg: m.CreatePartyRegistration) -> NoReturn:
+    """Refuse a registration and log it (``ven.registration_refused``: the operator's
+    dashboard counts them); under the VEN when known (its tenant sees it), else
+    tenant-less (service tokens only). Names are cut to 200 characters."""
+    entry = log("ven.registration_refused", ven, ctx.clock(), actor="ven", reason=detail,
+                ven_name=(msg.ven_name or "")[:200] or None)
+    await ctx.store.commit(Batch(log=[entry]))
+    raise OadrError(code, detail)
+
+
 async def create_party_registration(
     ctx: Context, msg: m.CreatePartyRegistration, fingerprint: str | None = None
 ) -> m.CreatedPartyRegistration:
@@ -85,7 +97,7 @@ async def create_party_registration(
     if msg.registration_id:
         # re-registration: must name the registration the VTN issued
         if ven is None or not ven.registered or ven.registration_id != msg.registration_id:
-            raise OadrError(m.INVALID_ID, "unknown registrationID")
+            await refuse(ctx, ven, m.INVALID_ID, "unknown registrationID", msg)
         kind = "ven.reregistered"
     elif ven is not None:
         kind = "ven.reregistered" if ven.registered else "ven.registered"
@@ -98,7 +110,7 @@ async def create_party_registration(
         if not reg.open_enrollment:
             security_event("registration_refused", msg.ven_name,
                            "not provisioned (vtn vens add, or [registration] open_enrollment)")
-            raise OadrError(m.NOT_REGISTERED_OR_AUTHORIZED, "VEN is not provisioned")
+            await refuse(ctx, None, m.NOT_REGISTERED_OR_AUTHORIZED, "VEN is not provisioned", msg)
         ven_id = msg.ven_id or new_id()
         ven = Ven(
             ven_id=ven_id,

@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from vtn.app import Vtn
 from vtn.security import tls
 from vtn.transports.ops_http import mount_ops
+
+if TYPE_CHECKING:
+    from registry.api.ven_actions import VenActions
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +78,27 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "vtn_id": request.app[VTN_KEY].config.vtn_id})
 
 
+def ven_actions(vtn: Vtn) -> VenActions:
+    """The operator's VEN actions for the API: the OpenADR side's admin functions, their
+    refusals (OadrError) as ActionRefused (409). Imported here, as the API is optional."""
+    from registry.api.ven_actions import ActionRefused, VenActions
+    from vtn.services import admin
+    from vtn.services.base import OadrError
+
+    def refusing(action: Callable[[Any, str], Awaitable[None]]
+                 ) -> Callable[[str], Awaitable[None]]:
+        async def run(ven_id: str) -> None:
+            try:
+                await action(vtn.ctx, ven_id)
+            except OadrError as exc:
+                raise ActionRefused(exc.description) from exc
+
+        return run
+
+    return VenActions(reregister=refusing(admin.request_reregistration),
+                      cancel=refusing(admin.cancel_registration))
+
+
 def build_app(vtn: Vtn, manage_lifecycle: bool = True) -> web.Application:
     app = web.Application(client_max_size=vtn.config.http.max_body_bytes)
     app[VTN_KEY] = vtn
@@ -83,8 +109,11 @@ def build_app(vtn: Vtn, manage_lifecycle: bool = True) -> web.Application:
     mount_ops(app, vtn)  # /ready, /metrics
     if vtn.config.api.enabled:
         from registry.api import mount_api
+        from registry.ui import mount_ui
 
-        mount_api(app, vtn)
+        mount_api(app, vtn, ven_actions(vtn))
+        if vtn.config.api.ui:
+            mount_ui(app, vtn.config.api.ui_tile_url, vtn.config.api.ui_tile_attribution)
     if manage_lifecycle:
 
         async def lifecycle(app: web.Application):  # type: ignore[no-untyped-def]

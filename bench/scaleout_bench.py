@@ -269,7 +269,7 @@ def main() -> None:
             def url_of(name: str) -> str:
                 return f"sqlite:///{tmp / (name + '.sqlite3')}"
         out: dict[str, Any] = {"store": args.store, "at": datetime.now(UTC).isoformat(),
-                               "cpus": os.cpu_count()}
+                               "cpus": os.cpu_count(), "load_before": os.getloadavg()}
         if "sweep" not in args.skip:
             n = args.sweep_vens or (600 if args.store == "mongo" else 3000)
             out["sweep"] = sweep_bench(url_of, tmp, n)

@@ -291,10 +291,11 @@ DEFAULT_VIEW = "all"  # every aggregator's implicit view: all of its DERs
 
 
 class View(Model):
-    """A saved discovery query owned by an aggregator; its DERs are offered over EiReport.
+    """What the deprecated /api/v1/views answers: an aggregator's DER group defined by a
+    filter (registry.group_model.Group is what is stored; registry.views converts).
 
     ``filters`` holds the filter fields of a discovery query (no sort, paging or
-    projection), validated by ``registry.views.view_query`` before it is stored.
+    projection), validated by ``registry.groups.normalise_filters``.
     """
 
     aggregator_id: str = Field(min_length=1)

@@ -252,12 +252,12 @@ class Drainer:
     async def _drain(self, target: DeliveryTarget, held: _Held) -> str | None:
         """Send the VEN's queue in order. None when done; the failure reason otherwise."""
         store = self.ctx.store
+        ven = await store.get_ven(target.ven_id)  # once: a cancellation clears the outbox
+        if ven is None or not ven.registered:
+            return None
         while True:
             msg = await store.peek_next(target.ven_id)
             if msg is None or msg.seq is None:
-                return None
-            ven = await store.get_ven(target.ven_id)
-            if ven is None or not ven.registered:
                 return None
             marker = msg.kind == DISTRIBUTE and not msg.body
             built: m.DistributeEvent | None = None

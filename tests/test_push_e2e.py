@@ -87,3 +87,20 @@ async def test_event_reaches_a_pull_and_a_push_ven_and_both_opt_in(config: Confi
         stop.set()
         await asyncio.gather(*fleets, return_exceptions=True)
         await served.stop()
+
+
+def test_ven_sim_cli_refuses_push_it_cannot_do() -> None:
+    from click.testing import CliRunner
+
+    from ven_sim.cli import main
+
+    def run(*args: str) -> str:
+        result = CliRunner().invoke(main, ["run", "--vens", "1", "--quiet", "--duration",
+                                           "1s", "--vtn", "http://127.0.0.1:1", *args])
+        assert result.exit_code != 0
+        return result.output
+
+    assert "openleadr's client has no push" in run("--client", "openleadr",
+                                                   "--transport", "push")
+    assert "--push-listen" in run("--transport", "push", "--push-listen", "localhost")
+    assert "'carrier'" in run("--transport", "carrier")

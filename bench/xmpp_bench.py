@@ -11,8 +11,9 @@ the API targeting every VEN of both fleets and measures, per transport:
 - delivered: event creation -> the last VEN of that fleet received the distribute
   (an XMPP VEN acknowledges it with the IQ result at that moment); messages/s = VENs /
   that time (for XMPP: the fan-out rate through Prosody; for pull: bounded by the poll);
-- answered: creation -> the last VEN's oadrCreatedEvent (optIn/optOut) was answered by
-  the VTN, i.e. recorded;
+- answered (XMPP): creation -> the VTN's reply to the last VEN's oadrCreatedEvent
+  arrived, i.e. the answer is recorded (counted as oadrResponse replies; pull VENs'
+  empty poll replies are oadrResponse too, so for pull this mark is not meaningful);
 - confirmed through the API: every delivery of the event has opt_mod == 0.
 
 Writes bench/results/xmpp.json.

@@ -37,6 +37,7 @@ from registry.models import (
     View,
 )
 from registry.port import Batch, Store, StoreError
+from registry.port.delivery import target_of
 
 KINDS: dict[str, type[BaseModel]] = {
     "ven": Ven,
@@ -109,7 +110,9 @@ class _Importer:
         await getattr(self, f"_{kind}")(chunk)
 
     async def _ven(self, chunk: list[Ven]) -> None:
-        await self.store.commit(Batch(vens=chunk))
+        # push / XMPP VENs: their delivery targets follow from the stored transport
+        targets = [t for t in map(target_of, chunk) if t is not None]
+        await self.store.commit(Batch(vens=chunk, delivery_targets=targets))
 
     async def _der(self, chunk: list[Der]) -> None:
         existing: dict[tuple[str, str], Der] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -50,16 +51,19 @@ class PushVen:
     reply: Callable[[m.Message, str], m.Message | None] = answer
     runner: web.AppRunner | None = None
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    tls: ssl.SSLContext | None = None  # https (the VEN's server certificate)
+    peers: list[dict] = field(default_factory=list)  # type: ignore[type-arg]
 
     def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/ven/{name}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/ven/{name}"
 
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/ven/{name}", self._handle)
         self.runner = web.AppRunner(app)
         await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port, ssl_context=self.tls).start()
 
     async def stop(self) -> None:
         if self.runner is not None:
@@ -70,6 +74,8 @@ class PushVen:
         if self.refuse:
             return web.Response(status=503)
         body = await request.read()
+        if request.transport is not None and self.tls is not None:
+            self.peers.append(request.transport.get_extra_info("peercert") or {})
         validate(body)  # what the VTN pushes is valid 2.0b
         msg = decode(body)
         name = request.match_info["name"]

@@ -50,6 +50,7 @@ async def test_event_reaches_a_pull_and_a_push_ven_and_both_opt_in(config: Confi
             vens = await store.list_vens(SERVICE)
             return sorted(v.ven_name for v in vens if v.registered) == names
         await eventually(registered)
+        await asyncio.sleep(1.0)  # past their oadrRequestEvent: the event must come by push
         vens = {v.ven_name: v for v in await store.list_vens(SERVICE)}
         assert vens["push-00001"].http_pull_model is False
         assert vens["push-00001"].transport_address.endswith("/ven/push-00001")  # type: ignore[union-attr]
@@ -79,9 +80,27 @@ async def test_event_reaches_a_pull_and_a_push_ven_and_both_opt_in(config: Confi
         assert push.received["oadrDistributeEvent"] >= 1 and push.pushed >= 2
         assert push.sent["oadrPoll"] == 0  # it never polled: the event was pushed
         assert pull.sent["oadrPoll"] > 0 and pull.pushed == 0
-        assert push.opt_ins == 1 and pull.opt_ins == 1
+        # (a VEN may answer twice when two distributes cross its first answer)
+        assert push.opt_ins >= 1 and pull.opt_ins >= 1
         assert not push.server_errors and not pull.server_errors
     finally:
         stop.set()
         await asyncio.gather(*fleets, return_exceptions=True)
         await served.stop()
+
+
+def test_ven_sim_cli_refuses_push_it_cannot_do() -> None:
+    from click.testing import CliRunner
+
+    from ven_sim.cli import main
+
+    def run(*args: str) -> str:
+        result = CliRunner().invoke(main, ["run", "--vens", "1", "--quiet", "--duration",
+                                           "1s", "--vtn", "http://127.0.0.1:1", *args])
+        assert result.exit_code != 0
+        return result.output
+
+    assert "openleadr's client has no push" in run("--client", "openleadr",
+                                                   "--transport", "push")
+    assert "--push-listen" in run("--transport", "push", "--push-listen", "localhost")
+    assert "'carrier'" in run("--transport", "carrier")

@@ -3,9 +3,14 @@ XMPP (the VEN's JID), the address policy of [push], and switching back to pull."
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import pytest
 
 from registry.port import DeliveryTarget
+from registry.sqlite import SqliteStore
+from registry.transfer import export_store, import_store
 from tests.oadr import call
 from vtn.app import Vtn
 from vtn.codec import messages as m
@@ -128,3 +133,24 @@ async def test_xmpp_without_a_jid_is_refused(vtn: Vtn, jid: str | None) -> None:
 async def test_unknown_transport_is_refused_by_the_schema(vtn: Vtn) -> None:
     reply = await register_as(vtn, "ven-10", transport_name="carrierPigeon")
     assert reply.response.code == m.INVALID_DATA and "carrierPigeon" in reply.response.description
+
+
+async def test_export_import_keeps_push_and_xmpp_delivery(vtn: Vtn, tmp_path: Path) -> None:
+    push = await register_as(vtn, "ven-11", http_pull_model=False,
+                             transport_address="https://ven-11.example.com/oadr")
+    xmpp = await register_as(vtn, "ven-12", transport_name="xmpp",
+                             transport_address="ven-12@xmpp.example.com")
+    pull = await register_as(vtn, "ven-13")
+    dump = io.StringIO()
+    await export_store(vtn.store, dump)
+    other = SqliteStore(tmp_path / "imported.sqlite3")
+    await other.open()
+    try:
+        await import_store(other, io.StringIO(dump.getvalue()))
+        assert await other.delivery_target(push.ven_id or "") == DeliveryTarget(
+            push.ven_id or "", "simpleHttp", "https://ven-11.example.com/oadr")
+        assert await other.delivery_target(xmpp.ven_id or "") == DeliveryTarget(
+            xmpp.ven_id or "", "xmpp", "ven-12@xmpp.example.com")
+        assert await other.delivery_target(pull.ven_id or "") is None
+    finally:
+        await other.close()

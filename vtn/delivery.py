@@ -44,6 +44,7 @@ import contextlib
 import logging
 import os
 import random
+import re
 import socket
 import time
 import uuid
@@ -110,16 +111,27 @@ def holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def service_of(reply: bytes) -> tuple[str, m.Message] | None:
+# element name -> the service a VEN would POST it to (the first that accepts it)
+_SERVICE_OF: dict[str, str] = {}
+for _service, _handlers in SERVICES.items():
+    for _type in _handlers:
+        if _service != "OadrPoll":
+            _SERVICE_OF.setdefault(m.ELEMENT_NAMES[_type], _service)
+# the message element inside oadrSignedObject: found without parsing (the engine parses
+# and validates the reply anyway)
+_MESSAGE = re.compile(rb"oadrSignedObject[^>]*>\s*<(?:[A-Za-z_][\w.-]*:)?(oadr\w+)")
+
+
+def service_of(reply: bytes) -> str | None:
     """The OpenADR service a VEN's reply belongs to (as if it had POSTed it there)."""
-    try:
+    found = _MESSAGE.search(reply, 0, 4096)
+    if found is not None:
+        return _SERVICE_OF.get(found.group(1).decode())
+    try:  # unusual layout: parse it
         msg = decode(reply, validate=False)
     except Exception:
         return None
-    for service, handlers in SERVICES.items():
-        if type(msg) in handlers and service != "OadrPoll":
-            return service, msg
-    return None
+    return _SERVICE_OF.get(m.ELEMENT_NAMES[type(msg)])
 
 
 def _event_state(msg: m.DistributeEvent) -> list[tuple[str, int, str]]:
@@ -252,12 +264,12 @@ class Drainer:
     async def _drain(self, target: DeliveryTarget, held: _Held) -> str | None:
         """Send the VEN's queue in order. None when done; the failure reason otherwise."""
         store = self.ctx.store
+        ven = await store.get_ven(target.ven_id)  # once: a cancellation clears the outbox
+        if ven is None or not ven.registered:
+            return None
         while True:
             msg = await store.peek_next(target.ven_id)
             if msg is None or msg.seq is None:
-                return None
-            ven = await store.get_ven(target.ven_id)
-            if ven is None or not ven.registered:
                 return None
             marker = msg.kind == DISTRIBUTE and not msg.body
             built: m.DistributeEvent | None = None
@@ -297,10 +309,9 @@ class Drainer:
         """The VEN's synchronous reply, through the engine as a VEN-initiated message."""
         if not sent.reply.strip():
             return
-        found = service_of(sent.reply)
-        if found is None:
+        service = service_of(sent.reply)
+        if service is None:
             raise DeliveryFailed("the VEN's reply is not an OpenADR payload")
-        service, _ = found
         fingerprint = sent.peer_fingerprint
         if fingerprint is None and sent.peer_verified:
             fingerprint = ven.fingerprint

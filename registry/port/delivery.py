@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from registry.models import OutboxMessage
+from registry.models import OutboxMessage, Ven
 
 PUSH = "simpleHttp"  # HTTP push: oadrTransportName simpleHttp with oadrHttpPullModel false
 XMPP = "xmpp"
@@ -51,6 +51,16 @@ class Lease:
     token: int  # fencing token: grows on every take-over
     until: float
     attempts: int = 0  # failed deliveries in a row (the retry schedule)
+
+
+def target_of(ven: Ven) -> DeliveryTarget | None:
+    """The delivery target a registered VEN's stored transport fields describe (import)."""
+    if not ven.registered or not ven.transport_address:
+        return None
+    if ven.transport_name == XMPP or (ven.transport_name == PUSH
+                                      and ven.http_pull_model is False):
+        return DeliveryTarget(ven.ven_id, ven.transport_name, ven.transport_address)
+    return None
 
 
 class DeliveryStore(Protocol):

@@ -11,8 +11,9 @@ the API targeting every VEN of both fleets and measures, per transport:
 - delivered: event creation -> the last VEN of that fleet received the distribute
   (an XMPP VEN acknowledges it with the IQ result at that moment); messages/s = VENs /
   that time (for XMPP: the fan-out rate through Prosody; for pull: bounded by the poll);
-- answered: creation -> the last VEN's oadrCreatedEvent (optIn/optOut) was answered by
-  the VTN, i.e. recorded;
+- answered (XMPP): creation -> the VTN's reply to the last VEN's oadrCreatedEvent
+  arrived, i.e. the answer is recorded (counted as oadrResponse replies; pull VENs'
+  empty poll replies are oadrResponse too, so for pull this mark is not meaningful);
 - confirmed through the API: every delivery of the event has opt_mod == 0.
 
 Writes bench/results/xmpp.json.
@@ -77,29 +78,34 @@ ack_timeout_s = 30
 
 
 class Watch:
-    """Samples a fleet's counters every few ms and notes when a threshold was crossed."""
+    """Samples a fleet's counters every few ms and notes when 50 %, 90 % and all of its
+    VENs had received the event (``delivered``) and had their answer taken by the VTN
+    (``answered``: the oadrCreatedEvent's reply arrived)."""
+
+    MARKS = (0.5, 0.9, 1.0)
 
     def __init__(self, stats: Stats, vens: int) -> None:
         self.stats, self.vens = stats, vens
-        self.events0 = 0
-        self.answers0 = 0
-        self.delivered_at: float | None = None
-        self.answered_at: float | None = None
+        self.events0 = self.answers0 = 0
+        self.delivered: dict[float, float] = {}
+        self.answered: dict[float, float] = {}
 
     def arm(self) -> None:
         self.events0 = self.stats.events_received
-        self.answers0 = self.stats.opt_ins + self.stats.opt_outs
-        self.delivered_at = self.answered_at = None
+        self.answers0 = self.stats.received["oadrResponse"]
+        self.delivered, self.answered = {}, {}
 
     def sample(self, now: float) -> bool:
         s = self.stats
-        if self.delivered_at is None and s.events_received - self.events0 >= self.vens:
-            self.delivered_at = now
-        # answers counted before sending; the reply to oadrCreatedEvent shows as received
-        if (self.answered_at is None and s.opt_ins + s.opt_outs - self.answers0 >= self.vens
-                and s.in_flight == 0):
-            self.answered_at = now
-        return self.delivered_at is not None and self.answered_at is not None
+        got = s.events_received - self.events0
+        # each VEN's oadrCreatedEvent is answered with an oadrResponse
+        done = s.received["oadrResponse"] - self.answers0
+        for mark in self.MARKS:
+            if mark not in self.delivered and got >= mark * self.vens:
+                self.delivered[mark] = now
+            if mark not in self.answered and done >= mark * self.vens:
+                self.answered[mark] = now
+        return 1.0 in self.delivered and 1.0 in self.answered
 
 
 async def wait_registered(stats: Stats, vens: int, timeout_s: float) -> None:
@@ -223,13 +229,18 @@ async def bench(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
                 result: dict[str, Any] = {"round": n, "create_api_s": round(api_s, 3),
                                           "recorded_by_vtn": confirmed}
                 for name, w in watches.items():
-                    d = None if w.delivered_at is None else w.delivered_at - created
-                    a = None if w.answered_at is None else w.answered_at - created
+                    def rel(marks: dict[float, float],
+                            created: float = created) -> dict[str, float | None]:
+                        return {f"p{int(k * 100)}": (round(marks[k] - created, 3)
+                                                     if k in marks else None)
+                                for k in Watch.MARKS}
+
+                    last = w.delivered.get(1.0)
                     result[name] = {
-                        "vens": w.vens,
-                        "last_delivered_s": None if d is None else round(d, 3),
-                        "last_answered_s": None if a is None else round(a, 3),
-                        "delivered_per_s": None if not d else round(w.vens / d, 1),
+                        "vens": w.vens, "delivered_s": rel(w.delivered),
+                        "answered_s": rel(w.answered),
+                        "delivered_per_s": (round(w.vens / (last - created), 1)
+                                            if last else None),
                     }
                 rounds.append(result)
                 print(json.dumps(result), flush=True)

@@ -50,7 +50,7 @@ async def ven_link(server: ProsodyServer, stats: Stats | None = None,
     user = user or f"ven{next(_users)}"
     server.add_account(user, f"{user}-pw")
     link = XmppLink(f"{user}@{server.domain}/ven", f"{user}-pw", VTN_JID, stats or Stats(),
-                    ("127.0.0.1", server.port), timeout_s=5.0, validate=True)
+                    ("127.0.0.1", server.port), timeout_s=15.0, validate=True)
     link.connect()
     await asyncio.wait_for(link.online.wait(), 10)
     return link

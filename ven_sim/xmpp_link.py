@@ -147,7 +147,8 @@ class XmppLink:
         stats.sent[m.ELEMENT_NAMES[type(msg)]] += 1
         answer = await self._request(encode(msg))
         if isinstance(answer, str):
-            stats.errors[answer] += 1
+            if not self._stopping:  # a request cut by our own shutdown is no VTN fault
+                stats.errors[answer] += 1
             return None
         try:
             reply = decode(answer, validate=self.validate)

@@ -1,10 +1,9 @@
 """MongoDB adapter of the store port (``pymongo.AsyncMongoClient``).
 
-The adapter composes the entity modules of this package (``vens``, ``ders``,
-``discovery``, ``reports``, ``outbox``, ``log``, ``liveness``, ``views``, ``groups``, ``nonces``,
-``transfer``): each holds functions over a :class:`registry.mongo.conn.MongoConn`, and
-``commit`` calls their ``write_*`` functions inside one unit of work. Documents:
-``registry.mongo.docs``; indexes: ``registry.mongo.schema``.
+The adapter composes the entity modules of this package (one per entity, as on SQLite):
+each holds functions over a :class:`registry.mongo.conn.MongoConn`, and ``commit`` calls
+their ``write_*`` functions inside one unit of work. Documents: ``registry.mongo.docs``;
+indexes: ``registry.mongo.schema``.
 
 Atomicity
     On a replica set or mongos, ``commit``, ``mark_online`` and ``sweep_liveness`` run in

@@ -141,6 +141,20 @@ async def test_refused_registrations_are_counted(config: Config) -> None:
         assert agg["recent"]["refusals"] == 0  # tenant-less: service tokens only
 
 
+async def test_a_flood_of_unknown_registrations_stores_a_bounded_number(
+        config: Config) -> None:
+    """Anyone can send registrations: each is refused, but only 120 a minute reach the
+    durable log (no certificate needed to fill the disk otherwise)."""
+    async with api_server(config) as api:
+        code = f"<ei:responseCode>{m.NOT_REGISTERED_OR_AUTHORIZED}<".encode()
+        for i in range(150):
+            reply = await api.served.vtn.engine.handle("EiRegisterParty",
+                                                       _encode_register(f"ghost-{i}"))
+            assert code in reply.body
+        _, ov = await api.get("/overview")
+        assert ov["recent"]["refusals"] == 120
+
+
 def _encode_register(name: str) -> bytes:
     from vtn.codec import encode
 

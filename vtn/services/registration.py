@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import weakref
 from datetime import timedelta
 from typing import NoReturn
 
@@ -31,7 +33,9 @@ def created_registration(
         vtn_id=ctx.vtn_id,
         registration_id=ven.registration_id if ven else None,
         ven_id=ven.ven_id if ven else None,
-        profiles=[("2.0b", ["simpleHttp"])],
+        # the transports this VTN serves (XMPP only while its session is configured)
+        profiles=[("2.0b", ["simpleHttp", "xmpp"] if ctx.config.xmpp.enabled
+                   else ["simpleHttp"])],
         poll_freq=timedelta(seconds=ctx.config.registration.poll_freq_s),
     )
 
@@ -75,10 +79,37 @@ async def refuse(ctx: Context, ven: Ven | None, code: int, detail: str,
     """Refuse a registration and log it (``ven.registration_refused``: the operator's
     dashboard counts them); under the VEN when known (its tenant sees it), else
     tenant-less (service tokens only). Names are cut to 200 characters."""
-    entry = log("ven.registration_refused", ven, ctx.clock(), actor="ven", reason=detail,
-                ven_name=(msg.ven_name or "")[:200] or None)
-    await ctx.store.commit(Batch(log=[entry]))
+    if ven is not None or _refusals_of(ctx).admit(time.monotonic()):
+        entry = log("ven.registration_refused", ven, ctx.clock(), actor="ven",
+                    reason=detail, ven_name=(msg.ven_name or "")[:200] or None)
+        await ctx.store.commit(Batch(log=[entry]))
     raise OadrError(code, detail)
+
+
+class _Window:
+    """At most ``limit`` stored refusals of unknown VENs per minute and process: anyone
+    can send registrations, and each stored one is a row in the durable log (the
+    refusals beyond it are still answered, counted in /metrics and on stderr)."""
+
+    def __init__(self, limit: int = 120) -> None:
+        self.limit, self.start, self.used = limit, 0.0, 0
+
+    def admit(self, now: float) -> bool:
+        if now - self.start >= 60.0:
+            self.start, self.used = now, 0
+        self.used += 1
+        return self.used <= self.limit
+
+
+_windows: weakref.WeakKeyDictionary[object, _Window] = weakref.WeakKeyDictionary()
+
+
+def _refusals_of(ctx: Context) -> _Window:
+    """One window per VTN process (keyed like history's buffer, by its contact tracker)."""
+    w = _windows.get(ctx.contacts)
+    if w is None:
+        w = _windows[ctx.contacts] = _Window()
+    return w
 
 
 async def create_party_registration(

@@ -219,7 +219,8 @@ async def bench(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
                     await asyncio.sleep(0.005)
                 confirmed = False
                 for _ in range(100):
-                    async with http.get(f"{base}/api/v1/events/{event_id}", headers=auth) as r:
+                    async with http.get(f"{base}/api/v1/events/{event_id}?deliveries=100000",
+                                        headers=auth) as r:
                         doc = await r.json()
                     if (len(doc["deliveries"]) == len(ven_ids)
                             and all(d["opt_mod"] == 0 for d in doc["deliveries"])):

@@ -61,6 +61,7 @@ from vtn.services.distribute import distribute
 from vtn.services.events import DISTRIBUTE, distribute_for
 
 log = logging.getLogger(__name__)
+STOP_WAIT_S = 5.0  # Drainer.stop waits this long for its tasks
 
 
 class DeliveryFailed(Exception):
@@ -165,16 +166,20 @@ class Drainer:
         self._loop_task = asyncio.create_task(self._run(), name=f"drain-{self.deliverer.transport}")
 
     async def stop(self) -> None:
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
-            self._loop_task = None
-        workers = list(self.workers.values())
-        for task in workers:
+        """Cancel the scan loop and the workers, waiting at most STOP_WAIT_S for them: a
+        stop must end even if a send is stuck where cancellation does not reach it."""
+        tasks = [t for t in [self._loop_task, *self.workers.values()] if t is not None]
+        self._loop_task = None
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
-        await self.deliverer.close()
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=STOP_WAIT_S)
+            if pending:
+                log.warning("%s delivery: %d task(s) did not stop within %.0f s",
+                            self.deliverer.transport, len(pending), STOP_WAIT_S)
+        with contextlib.suppress(asyncio.TimeoutError):
+            async with asyncio.timeout(STOP_WAIT_S):
+                await self.deliverer.close()
 
     def wake(self) -> None:
         """Scan now (something was queued in this process)."""

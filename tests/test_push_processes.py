@@ -9,6 +9,8 @@ can tell who delivered what.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import subprocess
 import time
 from collections import defaultdict
@@ -162,12 +164,18 @@ async def test_two_processes_push_each_ven_one_at_a_time_and_take_over_from_a_de
             kinds = [m.ELEMENT_NAMES[type(decode(a.body))] for a in vens.arrivals[n]]
             assert kinds == ["oadrRegisterReport"] + ["oadrRequestReregistration"] * 5
 
-        # A's deliveries now hang; while A is alive (renewing its leases) B keeps off
+        # A's deliveries now hang; while A is alive (renewing its leases) B keeps off.
+        # B is paused (SIGSTOP) until A holds a hanging delivery, so that A certainly
+        # gets some VENs whichever process would have scanned first
         vens.hang_from = A
-        await store.commit(Batch(outbox=[
-            outbox(ven, m.RequestReregistration(ven_id=ven.ven_id))  # type: ignore[arg-type]
-            for ven in vens_by_id.values()]))
-        await eventually(lambda: _true(bool(vens.hanging)), timeout=30)  # loaded CI
+        os.kill(procs[1].pid, signal.SIGSTOP)
+        try:
+            await store.commit(Batch(outbox=[
+                outbox(ven, m.RequestReregistration(ven_id=ven.ven_id))  # type: ignore[arg-type]
+                for ven in vens_by_id.values()]))
+            await eventually(lambda: _true(bool(vens.hanging)), timeout=30)
+        finally:
+            os.kill(procs[1].pid, signal.SIGCONT)
         await asyncio.sleep(1.5 * LEASE_S)
         stuck = set(vens.hanging)
         for n in stuck:

@@ -35,21 +35,28 @@ def last_seq(db: sqlite3.Connection) -> int:
     return db.execute("SELECT coalesce(max(seq), 0) FROM log").fetchone()[0]
 
 
-def find_log(db: sqlite3.Connection, query: LogQuery, scope: Scope) -> list[LogEntry]:
+def log_filters(query: LogQuery, scope: Scope) -> tuple[list[str], list[object]]:
+    """WHERE clauses and parameters of a log query's scope, kinds, VEN and device (the
+    cursor and the order are the caller's)."""
     where, params = scope_where(scope)
-    clauses, args = ["seq > ?", where], [query.after, *params]
+    clauses, args = [where], list(params)
     if query.kind:
-        clause, params = in_list("kind", list(query.kind))
+        clause, kind_params = in_list("kind", list(query.kind))
         clauses.append(clause)
-        args.extend(params)
+        args.extend(kind_params)
     for column in ("ven_id", "device_id"):
         value = getattr(query, column)
         if value is not None:
             clauses.append(f"{column}=?")
             args.append(value)
+    return clauses, args
+
+
+def find_log(db: sqlite3.Connection, query: LogQuery, scope: Scope) -> list[LogEntry]:
+    clauses, args = log_filters(query, scope)
     rows = db.execute(
-        f"{LOG_SELECT} WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT ?",
-        (*args, query.limit),
+        f"{LOG_SELECT} WHERE seq > ? AND {' AND '.join(clauses)} ORDER BY seq LIMIT ?",
+        (query.after, *args, query.limit),
     ).fetchall()
     return [log_entry(r) for r in rows]
 

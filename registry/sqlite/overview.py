@@ -12,6 +12,7 @@ from registry.port import Scope
 from registry.port.overview import DerPoint, FleetOverview, add_group
 from registry.sqlite.discovery import compile_where
 from registry.sqlite.inlist import in_list
+from registry.sqlite.log import log_filters
 from registry.sqlite.rows import LOG_SELECT, log_entry
 from registry.sqlite.scope import scope_where
 
@@ -48,17 +49,7 @@ def der_points(db: sqlite3.Connection, query: DiscoveryQuery, scope: Scope) -> l
 
 
 def recent_log(db: sqlite3.Connection, query: LogQuery, scope: Scope) -> list[LogEntry]:
-    where, params = scope_where(scope)
-    clauses, args = [where], list(params)
-    if query.kind:
-        clause, kind_params = in_list("kind", list(query.kind))
-        clauses.append(clause)
-        args.extend(kind_params)
-    for column in ("ven_id", "device_id"):
-        value = getattr(query, column)
-        if value is not None:
-            clauses.append(f"{column}=?")
-            args.append(value)
+    clauses, args = log_filters(query, scope)
     rows = db.execute(
         f"{LOG_SELECT} WHERE {' AND '.join(clauses)} ORDER BY seq DESC LIMIT ?",
         (*args, query.limit),

@@ -48,6 +48,7 @@ class XmppVen:
         self.link = link
         self.ven_id = ""
         self.received: list[m.Message] = []
+        self.handled = 0  # pushes whose answer has had the VTN's reply (or failed)
         link.on_message = self._on_message
 
     async def register(self, name: str) -> str:
@@ -59,9 +60,17 @@ class XmppVen:
 
     async def _on_message(self, link: XmppLink, msg: m.Message) -> None:
         self.received.append(msg)
-        reply = answer(msg, self.ven_id)
-        back = await link.send(EVENT, reply)
-        assert back is not None and getattr(back, "response", None) is not None
+        try:
+            back = await link.send(EVENT, answer(msg, self.ven_id))
+            assert back is not None and getattr(back, "response", None) is not None
+        finally:
+            self.handled += 1
+
+    async def settle(self) -> None:
+        """Wait until every push received so far has been answered: the API can show an
+        opt recorded before the VTN's reply reached the VEN, and closing the link then
+        would cut that reply off."""
+        await eventually(lambda: self.handled >= len(self.received), timeout_s=20)
 
     def events(self) -> list[tuple[str, int]]:
         return [(e.event_id, e.modification_number) for d in self.received
@@ -131,6 +140,7 @@ async def test_one_event_reaches_pull_push_and_xmpp_vens_and_all_answers_are_rec
                     await pull.send("EiReport", answer(got, pull_id))
                 await asyncio.sleep(0.1)
             responses = await answered(api, "peak-1", 3)
+            await xmpp.settle()
     finally:
         await xmpp.link.close()
         await push.stop()
@@ -181,6 +191,7 @@ async def test_server_restart_vtn_reconnects_nothing_lost_nothing_new_twice(
             assert await answered(api, "during", 1) == {ven_id: "optIn"}
             assert await answered(api, "before", 1) == {ven_id: "optIn"}
             assert await served.vtn.store.pending_count(ven_id) == 0
+            await ven.settle()
     finally:
         await ven.link.close()
         await served.stop()

@@ -159,7 +159,8 @@ async def test_two_processes_push_each_ven_one_at_a_time_and_take_over_from_a_de
         # every message once (oadrRegisterReport + 5), never two at a time to one VEN
         assert {n: len(vens.arrivals[n]) for n in names} == dict.fromkeys(names, 6)
         assert vens.max_in_flight == 1
-        assert {a.remote for n in names for a in vens.arrivals[n]} == {A, B}  # both pushed
+        # (which process pushed which VEN here is not fixed: whoever scanned first took
+        # its lease; the take-over below makes both of them deliver)
         for n in names:  # FIFO per VEN, whoever delivered
             kinds = [m.ELEMENT_NAMES[type(decode(a.body))] for a in vens.arrivals[n]]
             assert kinds == ["oadrRegisterReport"] + ["oadrRequestReregistration"] * 5

@@ -2,14 +2,16 @@
 
 One object per line: ``{"type": KIND, "doc": {...}}`` with KIND one of ven, der,
 report_spec, report_request, group, group_member, report_subscription, event, event_delivery,
-opt_schedule, outbox, log, in that order (VENs before their DERs, events before their
-deliveries, the log last); a ``view`` line of a dump written before groups is read as the
-group it became. Export streams through ``Store.iter_all``;
+opt_schedule, dispatch, dispatch_member, outbox, log, in that order (VENs before their DERs,
+events before their deliveries and the group dispatches that sent them, the log last); a
+``view`` line of a dump written before groups is read as the group it became, and a dump
+written before dispatches simply has none. Export streams through ``Store.iter_all``;
 import reads line by line and writes in chunks, so neither holds the registry in memory.
 
 Import is idempotent: records are upserted by their natural keys (venID; venID+resourceID;
-venID+reportSpecifierID; venID+reportRequestID; eventID; eventID+venID; venID+optID),
-log entries keep their seq and entries
+venID+reportSpecifierID; venID+reportRequestID; eventID; eventID+venID; venID+optID;
+dispatch_id; dispatch_id+device_id; a dispatch keeps its rev, so the re-dispatch job's
+conditional writes go on from it), log entries keep their seq and entries
 already present are skipped. On MongoDB (``import_records``) every record is restored
 exactly, outbox seqs included. Through the generic port (SQLite) a DER already present
 and equal is skipped (re-upserting would bump its version); the log is imported as the
@@ -27,6 +29,7 @@ from typing import Any, TextIO
 from pydantic import BaseModel
 
 from registry.events import DrEvent, EventDelivery, OptSchedule
+from registry.group_dispatch import DispatchMember, GroupDispatch
 from registry.group_model import Group, StaticMember, group_of_view
 from registry.models import (
     Der,
@@ -51,6 +54,8 @@ KINDS: dict[str, type[BaseModel]] = {
     "event": DrEvent,
     "event_delivery": EventDelivery,
     "opt_schedule": OptSchedule,
+    "dispatch": GroupDispatch,
+    "dispatch_member": DispatchMember,
     "outbox": OutboxMessage,
     "log": LogEntry,
 }
@@ -157,6 +162,13 @@ class _Importer:
 
     async def _opt_schedule(self, chunk: list[OptSchedule]) -> None:
         await self.store.commit(Batch(opts=chunk))
+
+    async def _dispatch(self, chunk: list[GroupDispatch]) -> None:
+        # no dispatch_expect: an unconditional upsert, rev as dumped
+        await self.store.commit(Batch(dispatches=chunk))
+
+    async def _dispatch_member(self, chunk: list[DispatchMember]) -> None:
+        await self.store.commit(Batch(dispatch_members=chunk))
 
     async def _outbox(self, chunk: list[OutboxMessage]) -> None:
         todo = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from registry import dispatch_manager, groups
+from registry.dispatch_status import dispatch_status
 from registry.events import (
     DrEvent,
     EventSignal,
@@ -21,11 +24,13 @@ from registry.events import (
     SignalInterval,
     SignalName,
 )
+from registry.group_dispatch import DispatchSlot, GroupDispatch, MemberState
 from registry.group_model import Group, MemberKind
 from registry.models import (
     Der,
     DerStatus,
     LastValue,
+    Liveness,
     Location,
     LogEntry,
     OutboxMessage,
@@ -35,12 +40,13 @@ from registry.models import (
     ReportSubscription,
     Ven,
 )
-from registry.port import SERVICE, Batch, DerStatusUpdate, OptAnswer, Store
+from registry.port import SERVICE, Batch, DerStatusUpdate, OptAnswer, Scope, Store
 from registry.sqlite import SqliteStore
 from registry.transfer import TransferError, export_store, import_store
 from tests.mongo_server import MongoServer, nx_available
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+AGG = Scope("aggregator", aggregator_id="agg")
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.skipif(not nx_available(), reason="no MongoDB for the tests")
@@ -157,6 +163,118 @@ async def test_log_that_does_not_continue_the_target_is_refused(tmp_path: Path) 
     finally:
         await src.close()
         await other.close()
+
+
+async def dispatched(store: Store) -> dict[str, str]:
+    """A group dispatch as the API leaves it, then re-dispatched once: osb-b opted out and
+    its share went to osb-a (opted in) and osb-c (no answer yet); c9 was never eligible."""
+    fleet = {"osb-a": [("a0", 2000), ("a1", 4000)], "osb-b": [("b0", 4000)],
+             "osb-c": [("c0", 2000), ("c9", 0)]}
+    vens = {n: Ven(ven_name=n, registered=True, aggregator_id="agg") for n in fleet}
+    await store.commit(Batch(vens=list(vens.values()), ders=[
+        Der(ven_id=vens[n].ven_id, resource_id=r, device_name=r, available_capacity=w,
+            aggregator_id="agg", liveness=Liveness.ONLINE, created_at=T0, updated_at=T0)
+        for n, rs in fleet.items() for r, w in rs]))
+    for v in vens.values():
+        await store.mark_online(v.ven_id, T0)
+    await groups.create_group(store, "agg", "fleet", filters={}, actor="test", now=T0)
+    d, members = await dispatch_manager.create_dispatch(store, GroupDispatch(
+        dispatch_id="gd1", group="fleet", dtstart=T0 + timedelta(minutes=10),
+        slots=[DispatchSlot(duration_s=900, kw=6), DispatchSlot(duration_s=900, kw=3)]),
+        AGG, actor="op", now=T0)
+    ev = {m.ven_id: m.event_id for m in members if m.event_id}
+    a, b = vens["osb-a"].ven_id, vens["osb-b"].ven_id
+    await store.commit(Batch(delivered=[(ev[a], a, 0, T0), (ev[b], b, 0, T0)],
+                             opt_answers=[OptAnswer(ev[a], a, OptType.IN, 0, T0),
+                                          OptAnswer(ev[b], b, OptType.OUT, 0, T0)]))
+    assert await dispatch_manager.redispatch(store, d, T0 + timedelta(seconds=5))
+    return {n: v.ven_id for n, v in vens.items()}
+
+
+def kinds(dumped: str) -> list[str]:
+    return [json.loads(line)["type"] for line in dumped.splitlines()]
+
+
+async def test_group_dispatches_survive_sqlite_to_mongo_to_sqlite(
+    tmp_path: Path, mongo_server: MongoServer
+) -> None:
+    from registry.mongo import MongoStore
+
+    src = await opened(SqliteStore(tmp_path / "src.sqlite3"))
+    mongo = await opened(MongoStore(mongo_server.url()))
+    back = await opened(SqliteStore(tmp_path / "back.sqlite3"))
+    stores = (src, mongo, back)
+    try:
+        vens = await dispatched(src)
+        original = await dump(src)
+        order = kinds(original)
+        assert order.count("dispatch") == 1 and order.count("dispatch_member") == 5
+        # after the events and their deliveries, before the outbox and the log
+        assert order.index("event_delivery") < order.index("dispatch") < order.index(
+            "dispatch_member") < order.index("outbox")
+        for target in (mongo, back):  # SQLite -> MongoDB, then what MongoDB exports -> SQLite
+            source = await dump(mongo) if target is back else original
+            for _ in range(2):  # twice: the second import changes nothing
+                await import_store(target, io.StringIO(source))
+                assert await dump(target) == original
+        later = T0 + timedelta(minutes=12)
+        want = await dispatch_status(src, "gd1", AGG, later)
+        assert (want["rev"], want["redispatches"], want["status"]) == (1, 1, "active")
+        assert want["totals"]["states"] == {"assigned": 3, "opted_out": 1, "unavailable": 1}
+        # osb-a's optIn stands for its new share (1.5 + 3 kW of the 6) until it is sent
+        assert want["slots"][0]["opted_in_kw"] == 4.5
+        moved = {m.resource_id: (m.state, m.assigned_kw)
+                 for m in await back.dispatch_members("gd1", AGG)}
+        assert moved == {"a0": (MemberState.ASSIGNED, [1.5, 0.75]),
+                         "a1": (MemberState.ASSIGNED, [3.0, 1.5]),
+                         "b0": (MemberState.OPTED_OUT, [0.0, 0.0]),
+                         "c0": (MemberState.ASSIGNED, [1.5, 0.75]),
+                         "": (MemberState.UNAVAILABLE, [0.0, 0.0])}  # c9: never sent
+        for s in (mongo, back):
+            assert await s.get_dispatch("gd1", SERVICE) == await src.get_dispatch(
+                "gd1", SERVICE)
+            assert await s.dispatch_members("gd1", AGG) == await src.dispatch_members(
+                "gd1", AGG)
+            assert await dispatch_status(s, "gd1", AGG, later) == want
+        # the re-dispatch job still knows the open dispatch: osb-c opts out everywhere
+        c = vens["osb-c"]
+        [ev_c] = {m.event_id for m in await src.dispatch_members("gd1", AGG)
+                  if m.ven_id == c and m.event_id}
+        for s in stores:
+            assert [d.dispatch_id for d in await s.open_dispatches()] == ["gd1"]
+            await s.commit(Batch(delivered=[(ev_c, c, 1, T0)],
+                                 opt_answers=[OptAnswer(ev_c, c, OptType.OUT, 1, T0)]))
+            assert await dispatch_manager.redispatch_open(s, later) == ["gd1"]
+        after = [await dispatch_status(s, "gd1", AGG, later) for s in stores]
+        assert after[0]["rev"] == 2 and after[0]["totals"]["states"]["opted_out"] == 2
+        assert after[1] == after[0] and after[2] == after[0]
+    finally:
+        for s in stores:
+            await s.close()
+
+
+async def test_a_dump_from_before_dispatches_still_imports(
+    tmp_path: Path, mongo_server: MongoServer
+) -> None:
+    from registry.mongo import MongoStore
+
+    src = await opened(SqliteStore(tmp_path / "src.sqlite3"))
+    targets = (await opened(SqliteStore(tmp_path / "old.sqlite3")),
+               await opened(MongoStore(mongo_server.url())))
+    try:
+        await populate(src)
+        await dispatched(src)
+        old = "".join(line for line in io.StringIO(await dump(src))
+                      if not line.startswith('{"type": "dispatch'))
+        assert "gd1" in old and '"dispatch_member"' not in old  # its events, no record
+        for target in targets:
+            counts = await import_store(target, io.StringIO(old))
+            assert counts["dispatch"] == counts["dispatch_member"] == 0
+            assert await dump(target) == old
+            assert await target.open_dispatches() == []
+    finally:
+        for s in (src, *targets):
+            await s.close()
 
 
 def vtn_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -11,6 +11,7 @@ write its events; without transactions (a standalone server) that ordering is th
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from pymongo import ReplaceOne
 from pymongo.errors import DuplicateKeyError
@@ -23,14 +24,24 @@ from registry.port import Batch, Conflict, Scope
 from registry.port.dispatches import DispatchQuery, dispatch_visible, event_id_range
 
 
-def _doc(d: GroupDispatch) -> Doc:
+def dispatch_doc(d: GroupDispatch) -> Doc:
     doc = d.model_dump(mode="json")
     doc["_id"] = d.dispatch_id
     return doc
 
 
-def _of(doc: Doc) -> GroupDispatch:
+def dispatch_of(doc: Doc) -> GroupDispatch:
     return GroupDispatch.model_validate({k: v for k, v in doc.items() if k != "_id"})
+
+
+def member_doc(m: DispatchMember) -> Doc:
+    doc = m.model_dump(mode="json")
+    doc["_id"] = json.dumps([m.dispatch_id, m.device_id])
+    return doc
+
+
+def member_of(doc: Doc) -> DispatchMember:
+    return DispatchMember.model_validate({k: v for k, v in doc.items() if k != "_id"})
 
 
 async def get_dispatch(c: MongoConn, dispatch_id: str, scope: Scope) -> GroupDispatch | None:
@@ -41,7 +52,7 @@ async def get_dispatch(c: MongoConn, dispatch_id: str, scope: Scope) -> GroupDis
     if owner is not None:
         flt["aggregator_id"] = owner
     doc = await c.retry(lambda: c.col("group_dispatches").find_one(flt))
-    return _of(doc) if doc else None
+    return dispatch_of(doc) if doc else None
 
 
 async def list_dispatches(c: MongoConn, q: DispatchQuery, scope: Scope
@@ -64,13 +75,13 @@ async def list_dispatches(c: MongoConn, q: DispatchQuery, scope: Scope
         flt["_id"] = {"$gt": q.after_dispatch_id}
     docs = await c.retry(lambda: c.col("group_dispatches").find(flt).sort("_id", 1)
                          .limit(q.limit).to_list())
-    return [_of(d) for d in docs]
+    return [dispatch_of(d) for d in docs]
 
 
 async def open_dispatches(c: MongoConn) -> list[GroupDispatch]:
     docs = await c.retry(lambda: c.col("group_dispatches").find({"closed": False})
                          .sort("_id", 1).to_list())
-    return [_of(d) for d in docs]
+    return [dispatch_of(d) for d in docs]
 
 
 async def dispatch_members(c: MongoConn, dispatch_id: str, scope: Scope
@@ -79,8 +90,7 @@ async def dispatch_members(c: MongoConn, dispatch_id: str, scope: Scope
         return []
     docs = await c.retry(lambda: c.col("group_dispatch_members").find(
         {"dispatch_id": dispatch_id}).sort("device_id", 1).to_list())
-    return [DispatchMember.model_validate({k: v for k, v in d.items() if k != "_id"})
-            for d in docs]
+    return [member_of(d) for d in docs]
 
 
 async def dispatch_events(c: MongoConn, dispatch_id: str) -> list[DrEvent]:
@@ -110,15 +120,15 @@ async def write_dispatch_docs(c: MongoConn, batch: Batch, s: Session) -> None:
         if rev is None:
             try:
                 await c.do(s, lambda d=d: c.col("group_dispatches").insert_one(
-                    _doc(d), session=s))
+                    dispatch_doc(d), session=s))
             except DuplicateKeyError:
                 raise Conflict(f"dispatch {d.dispatch_id} exists already") from None
             continue
         res = await c.do(s, lambda d=d, r=rev: c.col("group_dispatches").replace_one(
-            {"_id": d.dispatch_id, "rev": r}, _doc(d), session=s))
+            {"_id": d.dispatch_id, "rev": r}, dispatch_doc(d), session=s))
         if res.matched_count != 1:
             raise Conflict(f"dispatch {d.dispatch_id} is not at rev {rev}")
-    loose = [ReplaceOne({"_id": d.dispatch_id}, _doc(d), upsert=True)
+    loose = [ReplaceOne({"_id": d.dispatch_id}, dispatch_doc(d), upsert=True)
              for d in batch.dispatches if d.dispatch_id not in expected]
     if loose:
         await c.bulk(s, "group_dispatches", loose)
@@ -127,9 +137,18 @@ async def write_dispatch_docs(c: MongoConn, batch: Batch, s: Session) -> None:
 async def write_members(c: MongoConn, batch: Batch, s: Session) -> None:
     if not batch.dispatch_members:
         return
-    ops = []
-    for m in batch.dispatch_members:
-        doc = m.model_dump(mode="json")
-        doc["_id"] = json.dumps([m.dispatch_id, m.device_id])
-        ops.append(ReplaceOne({"_id": doc["_id"]}, doc, upsert=True))
-    await c.bulk(s, "group_dispatch_members", ops)
+    await c.bulk(s, "group_dispatch_members", member_ops(batch.dispatch_members))
+
+
+def member_ops(members: list[DispatchMember]) -> list[ReplaceOne]:
+    docs = [member_doc(m) for m in members]
+    return [ReplaceOne({"_id": doc["_id"]}, doc, upsert=True) for doc in docs]
+
+
+def import_ops(kind: str, records: list[Any]) -> tuple[str, list[Any]]:
+    """Upserts of dumped records (registry.mongo.transfer): by dispatch_id, and by
+    dispatch_id + device_id for members."""
+    if kind == "dispatch":
+        return "group_dispatches", [ReplaceOne({"_id": r.dispatch_id}, dispatch_doc(r),
+                                               upsert=True) for r in records]
+    return "group_dispatch_members", member_ops(records)

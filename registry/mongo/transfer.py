@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from pymongo import InsertOne, ReplaceOne
 
 from registry.models import Der, LogEntry, OutboxMessage, ReportRequestRecord, ReportSpec, Ven
-from registry.mongo import events, groups, opts, views
+from registry.mongo import dispatches, events, groups, opts, views
 from registry.mongo.conn import TRANSIENT, Doc, MongoConn
 from registry.mongo.docs import (
     der_doc,
@@ -31,7 +31,8 @@ from registry.port.batch import DISTRIBUTE_MARKER
 
 KINDS = ("ven", "der", "report_spec", "report_request", "group", "group_member",
          "report_subscription",
-         "event", "event_delivery", "opt_schedule", "outbox", "log")
+         "event", "event_delivery", "opt_schedule", "dispatch", "dispatch_member", "outbox",
+         "log")
 # restored through the commit's own writes (document shapes, current_until, tenants)
 DR_KINDS = {"event": "events", "event_delivery": "deliveries", "opt_schedule": "opts"}
 
@@ -50,6 +51,9 @@ KIND_READ: dict[str, tuple[str, list[tuple[str, int]], Callable[[Doc], BaseModel
     "event_delivery": ("event_deliveries", [("event_id", 1), ("ven_id", 1)],
                        events.delivery_of),
     "opt_schedule": ("opt_schedules", [("ven_id", 1), ("opt_id", 1)], opts.opt_of),
+    "dispatch": ("group_dispatches", [("_id", 1)], dispatches.dispatch_of),
+    "dispatch_member": ("group_dispatch_members", [("dispatch_id", 1), ("device_id", 1)],
+                        dispatches.member_of),
 }
 
 
@@ -95,6 +99,8 @@ def import_ops(kind: str, records: Iterable[BaseModel]) -> tuple[str, list[Any]]
         return groups.import_ops(kind, list(records))
     if kind == "report_subscription":
         return views.import_ops(kind, list(records))
+    if kind in ("dispatch", "dispatch_member"):
+        return dispatches.import_ops(kind, list(records))
     if kind == "ven":
         return "vens", [ReplaceOne({"_id": r.ven_id}, ven_doc(r), upsert=True)
                         for r in records if isinstance(r, Ven)]

@@ -10,8 +10,9 @@ from pydantic import BaseModel
 
 class TransferStore(Protocol):
     def iter_all(self, kind: str) -> AsyncIterator[BaseModel]:
-        """Stream every record of one kind (ven, der, report_spec, report_request, view,
-        report_subscription, event, event_delivery, opt_schedule, outbox, log) as its
-        model, in a stable order, without loading them all (registry.transfer).
+        """Stream every record of one kind (ven, der, report_spec, report_request, group,
+        group_member, report_subscription, event, event_delivery, opt_schedule, dispatch,
+        dispatch_member, outbox, log) as its model, in a stable order, without loading
+        them all (registry.transfer).
         """
         ...

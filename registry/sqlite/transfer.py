@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from registry.events import OptSchedule
+from registry.group_dispatch import DispatchMember, GroupDispatch
 from registry.group_model import Group, MemberKind, StaticMember
 from registry.models import LogEntry, OutboxMessage, ReportSpec, ReportSubscription
 from registry.sqlite.events import DELIVERY_COLUMNS, EVENT_SELECT, delivery_of, event_of
@@ -28,6 +29,8 @@ ITER_SQL = {
     "event": f"{EVENT_SELECT} ORDER BY e.event_id",
     "event_delivery": f"SELECT {DELIVERY_COLUMNS} FROM event_deliveries ORDER BY event_id, ven_id",
     "opt_schedule": "SELECT doc FROM opt_schedules ORDER BY ven_id, opt_id",
+    "dispatch": "SELECT doc FROM group_dispatches ORDER BY dispatch_id",
+    "dispatch_member": "SELECT doc FROM group_dispatch_members ORDER BY dispatch_id, device_id",
     "outbox": "SELECT seq, ven_id, kind, body, created_at FROM outbox ORDER BY seq",
     "log": "SELECT seq, at, kind, actor, ven_id, device_id, aggregator_id, account_id, data "
     "FROM log ORDER BY seq",
@@ -57,6 +60,10 @@ def parse(kind: str, row: tuple[Any, ...]) -> BaseModel:
         return delivery_of(row)
     if kind == "opt_schedule":
         return OptSchedule.model_validate_json(row[0])
+    if kind == "dispatch":
+        return GroupDispatch.model_validate_json(row[0])
+    if kind == "dispatch_member":
+        return DispatchMember.model_validate_json(row[0])
     if kind == "outbox":
         return OutboxMessage(seq=row[0], ven_id=row[1], kind=row[2], body=row[3],
                              created_at=dt(row[4]))

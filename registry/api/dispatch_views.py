@@ -11,10 +11,12 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from registry.group_dispatch import (
     DISPATCH_ID,
     MAX_SLOTS,
+    DispatchMember,
     DispatchMode,
     DispatchSlot,
     DispatchStatus,
     GroupDispatch,
+    MemberState,
 )
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -121,4 +123,14 @@ class DispatchStatusOut(BaseModel):
 def dispatch_out(d: GroupDispatch, now: datetime) -> dict[str, Any]:
     doc = d.model_dump(mode="json")
     doc["status_now"] = d.status_at(now).value
+    return doc
+
+
+def dispatch_created(d: GroupDispatch, members: list[DispatchMember], now: datetime
+                     ) -> dict[str, Any]:
+    """The answer to a create (API 201 body, ``vtn dispatches create --json``)."""
+    doc = dispatch_out(d, now)
+    assigned = [m for m in members if m.state is MemberState.ASSIGNED]
+    doc["summary"] = {"members": len(members), "assigned": len(assigned),
+                      "vens": len({m.ven_id for m in assigned})}
     return doc

@@ -37,12 +37,12 @@ from registry.api.dispatch_views import (
     DispatchOut,
     DispatchPage,
     DispatchStatusOut,
+    dispatch_created,
     dispatch_out,
 )
 from registry.api.models import FieldError
 from registry.api.openapi import Op
 from registry.dispatch_status import DispatchNotFound, dispatch_status
-from registry.group_dispatch import MemberState
 from registry.port.dispatches import DispatchQuery
 
 TITLES = {400: "invalid request", 403: "forbidden", 404: "not found", 409: "conflict"}
@@ -82,10 +82,7 @@ async def create_dispatch(request: web.Request) -> web.Response:
             store_of(request), dispatch, principal.scope, actor=principal.subject, now=now)
     except manager.EventError as exc:
         raise _problem(exc) from exc
-    doc = dispatch_out(dispatch, now)
-    assigned = [m for m in members if m.state is MemberState.ASSIGNED]
-    doc["summary"] = {"members": len(members), "assigned": len(assigned),
-                      "vens": len({m.ven_id for m in assigned})}
+    doc = dispatch_created(dispatch, members, now)
     location = f"{request.path.rstrip('/')}/{dispatch.dispatch_id}"
     return json_response(doc, status=201, headers={"Location": location})
 

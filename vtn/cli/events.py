@@ -48,18 +48,18 @@ def seconds(text: str, option: str) -> float:
     return total
 
 
-def start_time(text: str, now: datetime) -> datetime:
+def start_time(text: str, now: datetime, option: str = "--start") -> datetime:
     """``now``, ``+10m`` (relative), or ISO 8601 (without a zone: UTC)."""
     text = text.strip()
     now = now.replace(microsecond=0)
     if text == "now":
         return now
     if text.startswith("+"):
-        return now + timedelta(seconds=seconds(text[1:], "--start"))
+        return now + timedelta(seconds=seconds(text[1:], option))
     try:
         at = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise click.ClickException(f"--start: {text!r} is not ISO 8601, 'now' or +10m") from None
+        raise click.ClickException(f"{option}: {text!r} is not ISO 8601, 'now' or +10m") from None
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
@@ -104,7 +104,7 @@ def _first_error(exc: ValidationError) -> str:
 
 
 def run(ctx: click.Context, config_path: str | None, data_dir: Path | None,
-        action: Callable[[Vtn], Awaitable[Any]]) -> Any:
+        action: Callable[[Vtn], Awaitable[Any]], what: str = "event") -> Any:
     """Run ``action`` on the store; refusals become one line and exit status 1."""
     from registry.event_manager import EventError
 
@@ -117,7 +117,7 @@ def run(ctx: click.Context, config_path: str | None, data_dir: Path | None,
         field = f"{exc.field}: " if exc.field else ""
         raise click.ClickException(f"{field}{exc.detail}") from exc
     except ValidationError as exc:
-        raise click.ClickException(f"invalid event: {_first_error(exc)}") from exc
+        raise click.ClickException(f"invalid {what}: {_first_error(exc)}") from exc
     except StoreError as exc:
         raise click.ClickException(f"store: {exc}") from exc
     except Exception as exc:

@@ -15,6 +15,7 @@ from vtn.cli.api import token_group
 from vtn.cli.certs import certs_group
 from vtn.cli.demo import demo
 from vtn.cli.ders import ders
+from vtn.cli.dispatches import dispatches_group
 from vtn.cli.errors import as_click
 from vtn.cli.event_response import response_command
 from vtn.cli.events import events_group
@@ -60,6 +61,6 @@ def main(verbose: bool, debug: bool) -> None:
 
 for command in (serve, demo, vens, ders, log_group, certs_group, token_group, store_group,
                 export_cmd, import_cmd, views_group, groups_group, reports_group, events_group,
-                status_cmd, backup_cmd, restore_cmd):
+                dispatches_group, status_cmd, backup_cmd, restore_cmd):
     main.add_command(command)
 events_group.add_command(response_command)  # vtn events response EVENT_ID

@@ -193,3 +193,23 @@ def test_backup_while_serving_and_restore(tmp_path: Path) -> None:
     assert json.loads(result.stdout)["vens_registered"] == 6
     result = run(VTN, "restore", "--data-dir", str(restored), str(backup))
     assert result.returncode == 1 and "--force" in result.stderr
+
+
+def test_metrics_token_keeps_metrics_private(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    cfg = tmp_path / "vtn.toml"
+    cfg.write_text('[http]\nmetrics_token = "scrape-me"\n')
+    with serving(data, "--config", str(cfg)) as (base, _log):
+        assert get(base + "/metrics")[0] == 401
+        assert get(base + "/ready")[0] == 200  # probes stay open
+        req = urllib.request.Request(base + "/metrics",
+                                     headers={"Authorization": "Bearer wrong"})
+        try:
+            urllib.request.urlopen(req, timeout=10)
+            raise AssertionError("a wrong token was accepted")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 401
+        req = urllib.request.Request(base + "/metrics",
+                                     headers={"Authorization": "Bearer scrape-me"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 200 and b"vtn_info" in r.read()

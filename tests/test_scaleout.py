@@ -89,7 +89,7 @@ async def start_nodes(tmp_path: Path, cfg: Path, ports: list[int]
             stdout=subprocess.DEVNULL, stderr=err))
     async with aiohttp.ClientSession() as s:
         for port in ports:
-            for _ in range(400):
+            for _ in range(1200):  # 60 s: a loaded host starts three nodes slowly
                 try:
                     async with s.get(f"http://127.0.0.1:{port}/health") as r:
                         if r.status == 200:

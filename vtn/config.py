@@ -38,6 +38,9 @@ class HttpConfig(Section):
     # frame plain OpenADR POSTs without aiohttp's request objects (vtn/transports/lean_http);
     # false sends every request through aiohttp (slower, same answers)
     fast_path: bool = True
+    # when set, GET /metrics needs "Authorization: Bearer <this>" (Prometheus:
+    # authorization.credentials); empty: /metrics is open, so bind or proxy it privately
+    metrics_token: str = ""
 
 
 class StoreConfig(Section):

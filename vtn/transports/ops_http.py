@@ -5,6 +5,7 @@ never touches the store, so a store outage makes the VTN unready, not restarted.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import time
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
@@ -65,7 +66,22 @@ class OpsEndpoints:
                 return None
         return self._summary
 
+    def authorized(self, request: web.Request) -> bool:
+        token = self.vtn.config.http.metrics_token
+        if not token:
+            return True
+        given = request.headers.get("Authorization", "")
+        scheme, _, credentials = given.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            credentials.strip().encode(), token.encode())
+
     async def metrics(self, request: web.Request) -> web.Response:
+        if not self.authorized(request):
+            return web.json_response(
+                {"type": "about:blank", "title": "Unauthorized", "status": 401,
+                 "detail": "GET /metrics needs the bearer token of [http] metrics_token"},
+                status=401, content_type="application/problem+json",
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
         snap = self.shared.all() if self.shared is not None else METRICS.snapshot()
         registry = CollectorRegistry(auto_describe=False)
         registry.register(SnapshotCollector(snap, await self.summary(),
